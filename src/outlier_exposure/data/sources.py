@@ -1,0 +1,458 @@
+"""Image sets as arrays, and the readers that make them.
+
+Everything downstream (training, scoring, benchmarks) works on one small data model,
+`ImageSet`: an (N, H, W, C) array of pixels plus optional integer labels. This module turns
+the ways users hold images into that model:
+
+- `load_npz`: a NumPy `.npz` archive (e.g. the offline CIFAR-10 subset);
+- `load_npy`: a `.npy` array, memory-mapped so a big outlier set is never read whole;
+- `load_folder`: a folder of image files, with or without class subfolders;
+- `make_noise`: the reference's synthetic OOD sets, made directly in normalised input space.
+
+Every check of user input raises `UserInputError` naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from outlier_exposure.errors import UserInputError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+NOISE_KINDS = ("gaussian", "rademacher", "blobs", "uniform")
+
+
+@dataclass
+class ImageSet:
+    """A set of images held as an array, plus optional integer labels.
+
+    x: (N, H, W, C), channel last (grey images have C=1). Either uint8 pixels 0..255, or
+       float32 already in the model's normalised input space when `normalised` is True
+       (synthetic noise is made there directly, as the reference does). May be a numpy
+       memmap: code that takes an ImageSet must not force-load it.
+    y: (N,) int64 labels, or None for unlabelled sets (outliers, OOD test sets).
+    name: short display name, e.g. "gaussian", "textures", "cifar10_subset_32".
+    classes: class names indexed by label, when the source has them.
+    """
+
+    x: np.ndarray
+    y: np.ndarray | None
+    name: str
+    normalised: bool = False
+    classes: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        # These are programming errors (readers validate user files before building a set),
+        # so they raise plain ValueError rather than UserInputError.
+        if self.x.ndim != 4:
+            raise ValueError(f"ImageSet {self.name!r}: x must be (N, H, W, C), got shape {self.x.shape}")
+        if self.y is not None and len(self.y) != len(self.x):
+            raise ValueError(
+                f"ImageSet {self.name!r}: {len(self.x)} images but {len(self.y)} labels"
+            )
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one image."""
+        _, h, w, c = self.x.shape
+        return (int(h), int(w), int(c))
+
+    @property
+    def num_classes(self) -> int | None:
+        """Max label + 1, or None for an unlabelled set."""
+        if self.y is None:
+            return None
+        return int(self.y.max()) + 1 if len(self.y) else 0
+
+    def __repr__(self) -> str:
+        # The default dataclass repr would print the pixel array.
+        labels = "unlabelled" if self.y is None else f"{self.num_classes} classes"
+        kind = "normalised float32" if self.normalised else str(self.x.dtype)
+        return f"ImageSet({self.name!r}, {len(self)} x {self.shape}, {kind}, {labels})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared checks
+
+
+def _existing_file(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError(f"{what} not found: {path} (check the path)")
+    if path.is_dir():
+        raise UserInputError(f"{what} {path} is a folder, not a file (use folder:{path} for image folders)")
+    return path
+
+
+def _as_nhwc(x: np.ndarray, source: str) -> np.ndarray:
+    """Return x as (N, H, W, C) with C in {1, 3}; a 3-D (N, H, W) array gets C=1."""
+    if x.ndim == 3:
+        x = x.reshape(*x.shape, 1)  # a view: keeps a memmap lazy
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise UserInputError(
+            f"{source}: images must be (N, H, W, C) with C = 1 or 3, or (N, H, W) for grey; "
+            f"got shape {tuple(x.shape)} (store images channel-last, e.g. x.transpose(0, 2, 3, 1))"
+        )
+    return x
+
+
+def _check_labels(y: np.ndarray, n: int, source: str) -> np.ndarray:
+    """Return labels as int64 after checking they are 1-D, integer, length n, and >= 0."""
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise UserInputError(
+            f"{source}: labels must be a 1-D integer array, got shape {tuple(y.shape)} and "
+            f"dtype {y.dtype} (save them with y.astype(np.int64))"
+        )
+    if len(y) != n:
+        raise UserInputError(f"{source}: {n} images but {len(y)} labels (they must match one to one)")
+    y = np.asarray(y, dtype=np.int64)
+    if len(y) and y.min() < 0:
+        raise UserInputError(
+            f"{source}: labels must be >= 0, found {int(y.min())} (number classes 0..K-1)"
+        )
+    return y
+
+
+def _pixels_to_uint8(x: np.ndarray, source: str) -> np.ndarray:
+    """Return uint8 pixels; floats in [0, 1] become round(x * 255), other types are refused.
+
+    Integer arrays with values in 0..255 (e.g. saved as int64 by accident) are cast losslessly.
+    """
+    if x.dtype == np.uint8:
+        return x
+    if np.issubdtype(x.dtype, np.integer):
+        if x.size and (x.min() < 0 or x.max() > 255):
+            raise UserInputError(
+                f"{source}: integer pixels must lie in 0..255, found {x.min()}..{x.max()} "
+                "(save images as uint8)"
+            )
+        return x.astype(np.uint8)
+    if np.issubdtype(x.dtype, np.floating):
+        lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0.0 <= lo and hi <= 1.0):
+            raise UserInputError(
+                f"{source}: float pixels must lie in [0, 1] (they are converted with "
+                f"round(x * 255)); found {lo:g}..{hi:g} (save raw 0..255 pixels as uint8 instead)"
+            )
+        return np.rint(x * 255.0).astype(np.uint8)
+    raise UserInputError(f"{source}: pixels have dtype {x.dtype}; save images as uint8 (0..255)")
+
+
+# ---------------------------------------------------------------------------------------------
+# .npz archives
+
+
+def _load_problem(err: Exception) -> str:
+    """numpy's reason a file would not load, reworded where it misleads."""
+    if "pickle" in str(err):
+        # np.load falls back to pickle for anything that is neither zip nor .npy.
+        return "it is neither a zip archive of arrays nor a .npy array"
+    return str(err)
+
+
+def _npz_member_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Shapes of the arrays in an .npz, read from their headers without loading the data."""
+    shapes = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if not member.endswith(".npy"):
+                    continue
+                with archive.open(member) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, _ = np.lib.format.read_array_header_1_0(f)
+                    else:
+                        shape, _, _ = np.lib.format.read_array_header_2_0(f)
+                shapes[member[: -len(".npy")]] = shape
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise UserInputError(f"{path} is not a valid .npz: {_load_problem(err)}") from None
+    return shapes
+
+
+def _default_x_key(path: Path, keys: Sequence[str]) -> str:
+    """`x` if present, else the only 3-D or 4-D array in the archive."""
+    if "x" in keys:
+        return "x"
+    shapes = _npz_member_shapes(path)
+    candidates = [k for k in keys if len(shapes.get(k, ())) in (3, 4)]
+    if len(candidates) != 1:
+        listing = ", ".join(f"{k} {shapes.get(k, '?')}" for k in keys)
+        raise UserInputError(
+            f"{path}: cannot tell which array holds the images (no key 'x', and "
+            f"{len(candidates)} arrays have 3 or 4 dims); arrays: {listing}. "
+            f"Name the keys: npz:{path}:XKEY,YKEY (or load_npz(path, x_key=..., y_key=...))"
+        )
+    return candidates[0]
+
+
+def _read_member(npz, key: str, path: Path) -> np.ndarray:
+    try:
+        return npz[key]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise UserInputError(f"{path}: cannot read array {key!r}: {_load_problem(err)}") from None
+
+
+def load_npz(
+    path: str | Path,
+    x_key: str | None = None,
+    y_key: str | None = None,
+    name: str | None = None,
+) -> ImageSet:
+    """Read images (and labels) from a NumPy .npz archive.
+
+    x_key defaults to "x", else the only 3-D/4-D array; y_key defaults to "y" when present
+    (only when x_key is defaulted too: naming just x_key means "no labels"). A 3-D (N, H, W)
+    array is read as grey (N, H, W, 1). Pixels must be uint8, or float in [0, 1], which is
+    converted with round(x * 255). A "classes" array of names, if present, is kept.
+    """
+    path = _existing_file(path, ".npz file")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise UserInputError(
+            f"{path} is not a valid .npz: {_load_problem(err)} (re-create it with numpy.savez)"
+        ) from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise UserInputError(f"{path} holds a single array, not an .npz archive (use npy:{path})")
+    with npz:
+        keys = list(npz.files)
+        if x_key is None:
+            x_key = _default_x_key(path, keys)
+            if y_key is None and "y" in keys:
+                y_key = "y"
+        for key in (x_key, y_key):
+            if key is not None and key not in keys:
+                raise UserInputError(
+                    f"{path}: no array named {key!r}; available keys: {', '.join(keys)}"
+                )
+        source = f"{path} [{x_key}]"
+        x = _as_nhwc(_read_member(npz, x_key, path), source)
+        x = _pixels_to_uint8(x, source)
+        y = None
+        if y_key is not None:
+            y = _check_labels(_read_member(npz, y_key, path), len(x), f"{path} [{y_key}]")
+        classes = None
+        if "classes" in keys:
+            names = _read_member(npz, "classes", path)
+            if names.ndim == 1 and names.dtype.kind in "US":
+                classes = [str(c) for c in names.astype(str)]
+    return ImageSet(x=x, y=y, name=name or path.stem, classes=classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# .npy arrays (memory-mapped)
+
+
+def _open_npy(path: Path, mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise UserInputError(
+            f"{path} is not a valid .npy: {_load_problem(err)} (re-create it with numpy.save)"
+        ) from None
+
+
+def load_npy(path: str | Path, labels_path: str | Path | None = None, name: str | None = None) -> ImageSet:
+    """Memory-map a uint8 (N, H, W, C) or (N, H, W) .npy; labels from an optional second .npy.
+
+    The pixels stay on disk (mmap_mode="r"), so a 300K-image outlier set costs no memory
+    until batches are read. Because converting would read the whole file, only uint8 is
+    accepted here; convert other types once with numpy and save again.
+    """
+    path = _existing_file(path, ".npy file")
+    x = _as_nhwc(_open_npy(path, mmap=True), str(path))
+    if x.dtype != np.uint8:
+        raise UserInputError(
+            f"{path}: npy images must be uint8 (0..255), got {x.dtype} "
+            "(convert once: np.save(path, np.rint(x * 255).astype(np.uint8)) for [0, 1] floats)"
+        )
+    y = None
+    if labels_path is not None:
+        labels_path = _existing_file(labels_path, "labels .npy file")
+        y = _check_labels(_open_npy(labels_path, mmap=False), len(x), str(labels_path))
+    return ImageSet(x=x, y=y, name=name or path.stem)
+
+
+# ---------------------------------------------------------------------------------------------
+# Image folders
+
+
+def _target_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    if h <= 0 or w <= 0:
+        raise UserInputError(f"image size must be positive, got {size}")
+    return int(h), int(w)
+
+
+def fit_image(image, size: tuple[int, int]):
+    """Resize a PIL image so it covers (h, w) (the shorter side fits), then centre-crop.
+
+    This is torchvision's Resize(s) + CenterCrop(s) for square targets, the preprocessing the
+    reference uses for Textures; bilinear resampling (PIL's is antialiased when shrinking).
+    """
+    from PIL import Image
+
+    th, tw = size
+    w, h = image.size
+    scale = max(th / h, tw / w)
+    new_w, new_h = max(tw, round(w * scale)), max(th, round(h * scale))
+    if (new_w, new_h) != (w, h):
+        image = image.resize((new_w, new_h), Image.BILINEAR)
+    left, top = (new_w - tw) // 2, (new_h - th) // 2
+    return image.crop((left, top, left + tw, top + th))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Image files under folder (recursively), sorted by their path relative to it."""
+    files = [
+        p for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _list_folder(path: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
+    """Files, labels and class names of an image folder (class subfolders or flat)."""
+    subfolders = sorted(
+        (p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name
+    )
+    loose = [
+        p for p in path.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    ]
+    if not subfolders:
+        if not loose:
+            raise UserInputError(
+                f"image folder {path} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)})"
+            )
+        return sorted(loose, key=lambda p: p.name), None, None
+    if loose:
+        raise UserInputError(
+            f"image folder {path} holds both class subfolders and loose images (e.g. {sorted(loose)[0].name}); "
+            "move the loose images into a class subfolder, or remove the subfolders for an unlabelled set"
+        )
+    files, labels = [], []
+    for label, sub in enumerate(subfolders):
+        found = _image_files(sub)
+        if not found:
+            raise UserInputError(
+                f"class folder {sub} holds no images (remove it, or add images; "
+                f"looked for {', '.join(IMAGE_EXTENSIONS)})"
+            )
+        files += found
+        labels += [label] * len(found)
+    return files, labels, [p.name for p in subfolders]
+
+
+def _read_image(file: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(file) as image:
+            image = image.convert(mode)  # also decodes, so a truncated file fails here
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise UserInputError(f"cannot read image {file}: {err} (remove or replace the file)") from None
+    if size is not None:
+        image = fit_image(image, size)
+    pixels = np.asarray(image, dtype=np.uint8)
+    return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+def load_folder(
+    path: str | Path,
+    size: int | tuple[int, int] | None = None,
+    grey: bool = False,
+    name: str | None = None,
+) -> ImageSet:
+    """Read a folder of images into memory as uint8.
+
+    With subfolders, each subfolder is a class: sorted names get labels 0..K-1 (as
+    torchvision's ImageFolder), and images are found recursively inside each. Without
+    subfolders, the images form an unlabelled set. Images are converted to RGB (or grey, L,
+    when `grey`). With `size` (int or (h, w)) each is resized so its shorter side fits and
+    centre-cropped; without it all images must already share one size.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        hint = " (use npz:/npy: for array files)" if path.is_file() else " (check the path)"
+        raise UserInputError(f"image folder not found: {path}{hint}")
+    target = _target_size(size)
+    files, labels, classes = _list_folder(path)
+    mode = "L" if grey else "RGB"
+
+    first = _read_image(files[0], mode, target)
+    x = np.empty((len(files), *first.shape), dtype=np.uint8)
+    x[0] = first
+    for i, file in enumerate(files[1:], start=1):
+        pixels = _read_image(file, mode, target)
+        if pixels.shape != first.shape:
+            raise UserInputError(
+                f"image {file} is {pixels.shape[1]}x{pixels.shape[0]} but {files[0]} is "
+                f"{first.shape[1]}x{first.shape[0]} (width x height); images of mixed sizes need a "
+                f"size, e.g. folder:{path}:{first.shape[0]} or load_folder(..., size={first.shape[0]})"
+            )
+        x[i] = pixels
+    y = None if labels is None else np.asarray(labels, dtype=np.int64)
+    return ImageSet(x=x, y=y, name=name or path.name, classes=classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic noise (made directly in normalised input space, as the reference does)
+
+
+def blobs_from_bits(bits: np.ndarray) -> np.ndarray:
+    """Turn Bernoulli draws (N, H, W, C) into the reference's Blobs images in [-1, 1].
+
+    The reference blurs each image with skimage.filters.gaussian(img, sigma=1.5,
+    multichannel=False): with no channel axis the blur runs over H, W *and* C as one 3-D
+    volume. That equals scipy's gaussian_filter with sigma (0, 1.5, 1.5, 1.5) and skimage's
+    defaults (mode "nearest", truncate 4.0) on the whole batch at once, bit for bit on
+    float32 (tested), and is several times faster than a Python loop over images.
+    Then values < 0.75 become 0 and x * 2 - 1 maps to [-1, 1].
+    """
+    from scipy.ndimage import gaussian_filter
+
+    blurred = gaussian_filter(
+        np.asarray(bits, dtype=np.float32), sigma=(0, 1.5, 1.5, 1.5), mode="nearest", truncate=4.0
+    )
+    blurred[blurred < 0.75] = 0.0
+    return blurred * 2 - 1
+
+
+def make_noise(
+    kind: str, n: int, shape: tuple[int, int, int] = (32, 32, 3), seed: int = 1
+) -> ImageSet:
+    """Make n synthetic OOD images of one kind, as float32 already in normalised input space.
+
+    gaussian: clip(N(0, 0.5^2), -1, 1); rademacher: +-1 with probability 1/2 each;
+    blobs: see `blobs_from_bits` (Bernoulli(0.7) then a blur and a threshold);
+    uniform: U(-1, 1). A private np.random.default_rng(seed) makes the set reproducible
+    without touching global random state.
+    """
+    if kind not in NOISE_KINDS:
+        raise UserInputError(f"unknown noise kind {kind!r}; choose one of: {', '.join(NOISE_KINDS)}")
+    if int(n) <= 0:
+        raise UserInputError(f"noise:{kind} needs a positive number of images, got {n}")
+    rng = np.random.default_rng(seed)
+    size = (int(n), *(int(s) for s in shape))
+    if kind == "gaussian":
+        x = np.clip(rng.standard_normal(size, dtype=np.float32) * 0.5, -1.0, 1.0)
+    elif kind == "rademacher":
+        x = rng.integers(0, 2, size=size, dtype=np.int8) * 2 - 1
+    elif kind == "blobs":
+        x = blobs_from_bits(rng.random(size, dtype=np.float32) < 0.7)
+    else:  # uniform
+        x = rng.random(size, dtype=np.float32) * 2 - 1  # U[-1, 1)
+    return ImageSet(x=x.astype(np.float32, copy=False), y=None, name=kind, normalised=True)

@@ -1,0 +1,73 @@
+"""A small CNN for quick CPU runs (quickstart, tests, smoke checks); not a reference model.
+
+Three conv-BN-ReLU stages of widths (w, 2w, 4w), with a 2x2 max-pool after the first two, then
+global average pooling and a linear layer:
+
+    conv3x3(in -> w)   - BN - ReLU - maxpool 2
+    conv3x3(w -> 2w)   - BN - ReLU - maxpool 2
+    conv3x3(2w -> 4w)  - BN - ReLU
+    global average pool - linear(4w -> num_classes)
+
+It takes any input of at least 8x8 pixels (8x8 reaches the last stage as 2x2). Initialised like
+the WRN of the Outlier Exposure paper: conv weights N(0, sqrt(2 / (k * k * out_channels))), BN
+weight 1 and bias 0, linear bias 0.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from outlier_exposure.errors import UserInputError
+
+MIN_SIDE = 8
+
+
+def _stage(in_width: int, out_width: int) -> nn.Sequential:
+    # No conv bias: the BN that follows would cancel it.
+    return nn.Sequential(
+        nn.Conv2d(in_width, out_width, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_width),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SmallCNN(nn.Module):
+    """Small CNN for `num_classes` classes; `features(x)` is (B, 4 * width) (`feature_dim`)."""
+
+    def __init__(self, num_classes: int, in_channels: int = 3, width: int = 32):
+        super().__init__()
+        for name, value in (("num_classes", num_classes), ("in_channels", in_channels),
+                            ("width", width)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserInputError(f"SmallCNN {name}={value!r} must be a positive integer.")
+        self.num_classes = num_classes
+        self.feature_dim = 4 * width
+        self.body = nn.Sequential(
+            _stage(in_channels, width),
+            nn.MaxPool2d(2),
+            _stage(width, 2 * width),
+            nn.MaxPool2d(2),
+            _stage(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1),
+        )
+        self.fc = nn.Linear(4 * width, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            elif isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled last-stage activations, shape (B, 4 * width)."""
+        if min(x.shape[-2:]) < MIN_SIDE:
+            raise UserInputError(
+                f"SmallCNN got {tuple(x.shape[-2:])} images; it needs sides of at least "
+                f"{MIN_SIDE} pixels. Upsample or pad the images."
+            )
+        return torch.flatten(self.body(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits, shape (B, num_classes)."""
+        return self.fc(self.features(x))

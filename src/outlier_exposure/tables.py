@@ -1,0 +1,104 @@
+"""Tables of results: console text, Markdown, CSV. Results hold fractions; tables show percent."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from . import runs
+
+
+def _fpr_label(results: dict) -> str:
+    return f"FPR{round(100 * results['recall_level'])}"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def _with_std(row: dict, key: str) -> str:
+    return f"{_pct(row[key])} ± {_pct(row[key + '_std'])}"
+
+
+def result_rows(results: dict) -> list[list[str]]:
+    rows = [[name, _with_std(r, "fpr"), _with_std(r, "auroc"), _with_std(r, "aupr")]
+            for name, r in results["ood"].items()]
+    mean = results["mean"]
+    rows.append(["Mean", _pct(mean["fpr"]), _pct(mean["auroc"]), _pct(mean["aupr"])])
+    return rows
+
+
+def _headline(results: dict) -> str:
+    return (
+        f"{results['in_dist']} | model {results['model']} ({results.get('mode', '?')}) | score "
+        f"{results['score']} | positive class: {results['positive']} | FPR rule: "
+        f"{results['rule']} | {results['draws']} draws at OOD:ID = 1:{results['ratio']}"
+    )
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]) + "\n"
+
+
+def results_text(results: dict, markdown: bool = False) -> str:
+    header = ["OOD set", _fpr_label(results), "AUROC", "AUPR"]
+    table = (markdown_table if markdown else text_table)(header, result_rows(results))
+    lines = [_headline(results), f"Test error: {_pct(results['test_error'])}%"]
+    ed = results.get("error_detection")
+    if ed:
+        lines.append(
+            f"Error detection (MSP, mistakes positive): {_fpr_label(results)} {_pct(ed['fpr'])}"
+            f"  AUROC {_pct(ed['auroc'])}  AUPR {_pct(ed['aupr'])}"
+        )
+    sep = "\n\n" if markdown else "\n"
+    return sep.join(lines) + "\n\n" + table
+
+
+def results_csv(results: dict) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["ood_set", "fpr", "fpr_std", "auroc", "auroc_std", "aupr", "aupr_std"])
+    for name, r in results["ood"].items():
+        writer.writerow([name] + [f"{r[k]:.6f}" for k in
+                                  ("fpr", "fpr_std", "auroc", "auroc_std", "aupr", "aupr_std")])
+    m = results["mean"]
+    writer.writerow(["mean", f"{m['fpr']:.6f}", "", f"{m['auroc']:.6f}", "", f"{m['aupr']:.6f}", ""])
+    return buffer.getvalue()
+
+
+def write_results(run_dir: Path, results: dict) -> None:
+    run_dir = Path(run_dir)
+    runs.write_json(run_dir / "results.json", results)
+    runs.write_text(run_dir / "results.csv", results_csv(results))
+    runs.write_text(run_dir / "results.md", results_text(results, markdown=True))
+
+
+def comparison_text(named: dict[str, dict], markdown: bool = False) -> str:
+    """Runs side by side (e.g. baseline vs OE): FPR, AUROC, AUPR per OOD set and the mean."""
+    labels = list(named)
+    first = named[labels[0]]
+    fpr = _fpr_label(first)
+    header = ["OOD set"] + [f"{metric} {label}" for metric in (fpr, "AUROC", "AUPR")
+                            for label in labels]
+    rows = []
+    for name in first["ood"]:
+        row = [name]
+        for key in ("fpr", "auroc", "aupr"):
+            row += [_pct(named[label]["ood"][name][key]) if name in named[label]["ood"] else "-"
+                    for label in labels]
+        rows.append(row)
+    rows.append(["Mean"] + [_pct(named[label]["mean"][key]) for key in ("fpr", "auroc", "aupr")
+                            for label in labels])
+    rows.append(["Test error"] + [_pct(named[label]["test_error"]) for label in labels]
+                + [""] * (2 * len(labels)))
+    return (markdown_table if markdown else text_table)(header, rows)
