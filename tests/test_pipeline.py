@@ -169,3 +169,14 @@ def test_metrics_command(tmp_path, capsys):
     labels = np.r_[np.zeros(500), np.ones(100)]
     assert got["auroc"] == pytest.approx(roc_auc_score(labels, np.r_[ins, outs]), abs=1e-9)
     assert got["positive"] == "ood" and got["rule"] == "closest"
+
+
+def test_public_api_train_finetune_evaluate(tmp_path, digits_npz):
+    import outlier_exposure as oe
+
+    data = dict(train=f"npz:{digits_npz}:x_train,y_train", test=f"npz:{digits_npz}:x_test,y_test")
+    base = oe.train(tmp_path / "b", "quickstart", epochs=1, progress=False, **data)
+    tuned = oe.finetune(base, tmp_path / "o", outliers="noise:blobs:300", epochs=1,
+                        progress=False)
+    results = oe.evaluate(tuned, ["noise:gaussian"], draws=2)
+    assert results["mode"] == "oe-tune" and set(results["ood"]) == {"gaussian"}

@@ -1,6 +1,20 @@
 """Outlier Exposure: deep anomaly detection by fine-tuning on auxiliary outliers.
 
 Hendrycks, Mazeika, Dietterich, "Deep Anomaly Detection with Outlier Exposure", ICLR 2019.
+
+    import outlier_exposure as oe
+    oe.train("runs/base", "quickstart")
+    oe.finetune("runs/base", "runs/oe", outliers="skimage-photos")
+    results = oe.evaluate("runs/oe", ["noise:gaussian", "lfw-faces"])
 """
 
 __version__ = "0.1.0"
+
+from .api import evaluate, finetune, train  # noqa: E402
+from .losses import oe_loss  # noqa: E402
+from .metrics import detection_metrics  # noqa: E402
+from .models import create_model  # noqa: E402
+from .scores import compute_score  # noqa: E402
+
+__all__ = ["train", "finetune", "evaluate", "oe_loss", "detection_metrics", "create_model",
+           "compute_score", "__version__"]

@@ -1,0 +1,8 @@
+"""One module per `oe` subcommand.
+
+Each module defines `register(subparsers)`, which adds its parser and sets `func` to a
+function `run(args) -> int`. Argument parsing only: the work is done by the library.
+Adding a command = adding a module here and its name to `COMMANDS`.
+"""
+
+COMMANDS = ("train", "tune", "eval", "metrics", "presets", "quickstart")

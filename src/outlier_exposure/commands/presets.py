@@ -1,0 +1,19 @@
+"""`oe presets`: the presets and their reference hyper-parameters."""
+
+from __future__ import annotations
+
+from ._common import add_parser
+
+
+def register(sub) -> None:
+    add_parser(sub, "presets", "list the presets and their reference hyper-parameters", run)
+
+
+def run(args) -> int:
+    from ..presets import PRESETS
+
+    for p in PRESETS.values():
+        print(f"{p.name:18s} {p.description}")
+        print(f"{'':18s} baseline {p.baseline.epochs} ep lr {p.baseline.lr}; OE tune "
+              f"{p.tune.epochs} ep lr {p.tune.lr}; batch {p.batch_size}+{p.oe_batch_size}")
+    return 0

@@ -1,0 +1,38 @@
+"""`oe train`: a baseline classifier, or OE from scratch when --outliers is given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import add_parser, add_training_flags, model_overrides, training_overrides
+
+
+def register(sub) -> None:
+    p = add_parser(sub, "train", "train a baseline classifier (or OE from scratch with --outliers)",
+                   run)
+    p.add_argument("--preset", default="quickstart", help="hyper-parameters (see `oe presets`)")
+    p.add_argument("--train", help="training data spec (labelled)")
+    p.add_argument("--test", help="test data spec (labelled), used by `oe eval`")
+    p.add_argument("--outliers", help="auxiliary outliers: train with OE from scratch")
+    p.add_argument("--model", help="model name (wrn-40-2, allconv, convnet, small-cnn, ...)")
+    p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                   help="model keyword argument, repeatable (e.g. dropout=0.3)")
+    add_training_flags(p)
+
+
+def run(args) -> int:
+    from ..config import config_from_preset
+    from ..runs import load_config
+    from ..train import train_run
+
+    if args.resume:
+        cfg = load_config(Path(args.out))
+    else:
+        mode = "oe-scratch" if args.outliers else "baseline"
+        cfg = config_from_preset(args.preset, mode, train=args.train, test=args.test,
+                                 outliers=args.outliers, **model_overrides(args),
+                                 **training_overrides(args))
+    run_dir = train_run(cfg, args.out, resume=args.resume, device=args.device,
+                        progress=not args.quiet)
+    print(f"trained: {run_dir}")
+    return 0
