@@ -297,3 +297,21 @@ def test_bad_folders(tmp_path):
     write_image(tmp_path / "mixed" / "cls" / "a.png", pixels(4, 4, 3))
     with pytest.raises(UserInputError, match="loose.png"):
         load_folder(tmp_path / "mixed")
+
+
+def test_noise_in_the_zero_one_range_matches_the_reference_svhn_sets():
+    # The reference's SVHN/MNIST sets: clip(N(0.5, 0.5^2), 0, 1), Bernoulli {0, 1}, blobs in
+    # {0} u [0.75, 1], U(0, 1).
+    from outlier_exposure.data.sources import make_noise
+
+    g = make_noise("gaussian", 4000, (8, 8, 1), seed=3, value_range=(0.0, 1.0)).x
+    assert g.min() == 0.0 and g.max() == 1.0
+    inside = g[(g > 0) & (g < 1)]
+    assert abs(np.median(g) - 0.5) < 0.01 and abs(inside.std() - 0.29) < 0.03
+    r = make_noise("rademacher", 100, (8, 8, 1), value_range=(0.0, 1.0)).x
+    assert set(np.unique(r)) == {0.0, 1.0}
+    b01 = make_noise("blobs", 50, (8, 8, 3), seed=2, value_range=(0.0, 1.0)).x
+    b11 = make_noise("blobs", 50, (8, 8, 3), seed=2).x
+    np.testing.assert_allclose(b01, (b11 + 1) / 2, atol=1e-6)
+    u = make_noise("uniform", 1000, (4, 4, 1), value_range=(0.0, 1.0)).x
+    assert 0.0 <= u.min() and u.max() < 1.0 and abs(u.mean() - 0.5) < 0.01

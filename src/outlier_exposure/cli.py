@@ -25,11 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .data.registry import data_settings
     from .errors import UserInputError
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        # --data-root / --download of the commands that load named datasets (see `oe datasets`)
+        with data_settings(getattr(args, "data_root", None), getattr(args, "download_missing", False)):
+            return args.func(args)
     except UserInputError as exc:
         print(f"oe {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -40,6 +40,16 @@ class RunConfig:
     init_from: str | None = None  # the baseline run an OE fine-tune starts from
     ood: list[str] = field(default_factory=list)
     eval_batch_size: int = 200
+    noise_range: tuple[float, float] = (-1.0, 1.0)
+    # Training examples held out for temperature tuning (`--calibration`), e.g. "last:5000";
+    # None: train on everything. See calibration_split.py.
+    calibration_holdout: str | None = None
+    # Speed settings (issue 4); fp32 without them is the reference.
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile
+    sync_bn: bool = False  # SyncBatchNorm across processes (GPUs only)
+    data_on: str = "auto"  # device | host | auto: where the uint8 training sets live
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -48,8 +58,9 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for key in ("image_shape", "mean", "std"):
-            values[key] = tuple(values[key])
+        for key in ("image_shape", "mean", "std", "noise_range"):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
     def check(self) -> None:
@@ -65,6 +76,11 @@ class RunConfig:
                 raise UserInputError(f"--{name.replace('_', '-')} must be >= 1")
         if self.lr <= 0:
             raise UserInputError("--lr must be > 0")
+        from .precision import check as check_precision
+
+        check_precision(self.precision)
+        if self.data_on not in ("auto", "device", "host"):
+            raise UserInputError(f"--data-on {self.data_on!r}: choose auto, device or host")
         if len(self.mean) != self.image_shape[2] or len(self.std) != self.image_shape[2]:
             raise UserInputError("mean/std need one value per image channel")
 
@@ -82,6 +98,7 @@ def config_from_preset(preset_name: str, mode: str, **overrides: Any) -> RunConf
         epochs=recipe.epochs, lr=recipe.lr, batch_size=p.batch_size,
         oe_batch_size=p.oe_batch_size, weight_decay=p.weight_decay, momentum=p.momentum,
         lam=p.lam, ood=list(p.ood), eval_batch_size=p.eval_batch_size,
+        noise_range=p.noise_range,
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     for required in ("train", "test"):

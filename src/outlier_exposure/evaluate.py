@@ -4,7 +4,9 @@
 - For each OOD set, `draws` times (reference: 10): draw `len(test) // ratio` OOD examples
   (ratio 5, i.e. OOD:ID = 1:5) without replacement and compute FPR/AUROC/AUPR against the full
   in-distribution scores; report the mean and std over the draws.
-- The headline is the unweighted mean over the OOD sets.
+- The headline is the unweighted mean over the OOD sets. Validation sets (`val:KIND` specs,
+  `data/validation.py`) go through the same protocol but are reported apart, under
+  "validation" with their own "validation_mean", and never enter the headline.
 - Also: the test error, and error detection (misclassified test images as the positives,
   scored by MSP, as the reference does).
 
@@ -26,7 +28,9 @@ from .config import RunConfig
 from .data.batches import sequential_batches, to_device_tensor
 from .data.datasets import load_images, load_labelled
 from .data.sources import ImageSet
+from .data.validation import is_validation_spec
 from .errors import UserInputError
+from .precision import autocast
 from .metrics import detection_metrics, detection_metrics_many
 from .scores import compute_score
 from .tables import write_results
@@ -36,13 +40,16 @@ METRICS = ("fpr", "auroc", "aupr")
 
 
 @torch.no_grad()
-def predict_logits(model, images: ImageSet, cfg: RunConfig, device, batch_size: int) -> torch.Tensor:
-    """Logits of every image (float32, on the CPU), in order."""
+def predict_logits(model, images: ImageSet, cfg: RunConfig, device, batch_size: int,
+                   precision: str = "fp32") -> torch.Tensor:
+    """Logits of every image (float32, on the CPU), in order; `precision` autocasts the model."""
     pre = preprocess_of(cfg)
     x = to_device_tensor(images, device)
     model.eval()
-    out = [model(pre(x[s], normalised=images.normalised)).float() for s in
-           sequential_batches(len(images), batch_size)]
+    out = []
+    for s in sequential_batches(len(images), batch_size):
+        with autocast(precision, torch.device(device)):
+            out.append(model(pre(x[s], normalised=images.normalised)).float())
     return torch.cat(out).cpu()
 
 
@@ -75,6 +82,13 @@ def protocol_metrics(
     return summary
 
 
+def _mean_of(per_set: dict) -> dict | None:
+    """The unweighted mean of each metric over the sets; None when there are none."""
+    if not per_set:
+        return None
+    return {m: float(np.mean([r[m] for r in per_set.values()])) for m in METRICS}
+
+
 def _unique(name: str, taken: dict) -> str:
     candidate, k = name, 2
     while candidate in taken:
@@ -94,9 +108,12 @@ def evaluate_run(
     rule: str = "closest",
     seed: int = 1,
     device: str | None = "auto",
+    precision: str = "fp32",
     write: bool = True,
 ) -> dict:
-    """Run the protocol on a trained run; write results.{json,csv,md} there; return the results."""
+    """Run the protocol on a trained run; write results.{json,csv,md} there; return the results.
+
+    `precision` (fp32 | bf16 | fp16) autocasts the model's forward passes."""
     run_dir = Path(run_dir)
     if draws < 1 or ratio < 1:
         raise UserInputError("--draws and --ratio must be >= 1")
@@ -108,7 +125,7 @@ def evaluate_run(
 
     test = load_labelled(cfg.test, cfg.image_shape, seed=cfg.seed, role="test set",
                          num_classes=cfg.num_classes)
-    logits = predict_logits(model, test, cfg, dev, cfg.eval_batch_size)
+    logits = predict_logits(model, test, cfg, dev, cfg.eval_batch_size, precision)
     in_scores = compute_score(score, logits).numpy().astype(np.float64)
     right = logits.argmax(1).numpy() == np.asarray(test.y)
     msp = compute_score("msp", logits).numpy().astype(np.float64)
@@ -122,8 +139,10 @@ def evaluate_run(
         raise UserInputError(f"the test set {cfg.test} has {len(test)} images: too few for 1:{ratio}")
     rng = np.random.default_rng(seed)
     per_set, cached = {}, {"in": in_scores.astype(np.float32)}
+    validation = {}  # val: sets, reported apart and never in the headline mean (as the reference)
     for spec in ood:
-        images = load_images(spec, cfg.image_shape, seed=seed, role="--ood", n=n_per_draw * draws)
+        images = load_images(spec, cfg.image_shape, seed=seed, role="--ood", n=n_per_draw * draws,
+                             noise_range=cfg.noise_range, test_set=test)
         plan = plan_draws(len(images), n_per_draw, draws, rng)
         # Score only the images some draw uses, each once (the reference re-runs every draw).
         needed = np.unique(np.concatenate(plan))
@@ -131,12 +150,14 @@ def evaluate_run(
                           normalised=images.normalised)
         out_scores = np.full(len(images), np.nan)
         out_scores[needed] = compute_score(
-            score, predict_logits(model, subset, cfg, dev, cfg.eval_batch_size)).numpy()
-        name = _unique(images.name, per_set)
-        per_set[name] = protocol_metrics(in_scores, out_scores, plan, recall=recall,
-                                         positive=positive, rule=rule)
-        per_set[name]["spec"] = spec
-        per_set[name]["n_scored"] = int(len(needed))
+            score, predict_logits(model, subset, cfg, dev, cfg.eval_batch_size,
+                                  precision)).numpy()
+        name = _unique(images.name, {**per_set, **validation})
+        group = validation if is_validation_spec(spec) else per_set
+        group[name] = protocol_metrics(in_scores, out_scores, plan, recall=recall,
+                                       positive=positive, rule=rule)
+        group[name]["spec"] = spec
+        group[name]["n_scored"] = int(len(needed))
         cached[f"ood:{name}"] = out_scores[needed].astype(np.float32)
         cached[f"ood_index:{name}"] = needed
 
@@ -152,12 +173,16 @@ def evaluate_run(
         "draws": draws,
         "ratio": ratio,
         "seed": seed,
+        "precision": precision,
         "n_test": len(test),
         "test_error": float(1.0 - right.mean()),
         "error_detection": error_detection,
         "ood": per_set,
-        "mean": {m: float(np.mean([r[m] for r in per_set.values()])) for m in METRICS},
+        "mean": _mean_of(per_set),
     }
+    if validation:
+        results["validation"] = validation
+        results["validation_mean"] = _mean_of(validation)
     if write:
         write_results(run_dir, results)
         np.savez_compressed(run_dir / f"scores_{score}.npz", **cached)

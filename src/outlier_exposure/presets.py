@@ -45,6 +45,12 @@ class Preset:
     momentum: float = 0.9
     lam: float = 0.5
     eval_batch_size: int = 200
+    # Value range of synthetic noise in the model's input space: the reference makes its noise
+    # in [-1, 1] for normalised CIFAR / Tiny ImageNet inputs and in [0, 1] for SVHN / MNIST.
+    noise_range: tuple[float, float] = (-1.0, 1.0)
+    # What `--calibration` holds out of the training set for temperature tuning (the
+    # reference's validation split; rules in calibration_split.py).
+    calibration_holdout: str = "last:5000"
     # Default data specs (None: the user names them on the command line).
     train: str | None = None
     test: str | None = None
@@ -57,7 +63,13 @@ _CIFAR = dict(
     baseline=Recipe(100, 0.1), tune=Recipe(10, 0.001), scratch=Recipe(100, 0.1),
     batch_size=128, oe_batch_size=256, weight_decay=5e-4,
 )
-_CIFAR_OOD = ("noise:gaussian", "noise:rademacher", "noise:blobs")
+_NOISE = ("noise:gaussian", "noise:rademacher", "noise:blobs")
+# The paper's OOD test sets (PROTOCOL section 4), by dataset registry name.
+_CIFAR_OOD = _NOISE + ("textures", "svhn:test", "places365", "lsun")
+CIFAR10_DATA = dict(train="cifar10:train", test="cifar10:test",
+                    outliers="tinyimages-80m:no-cifar", ood=_CIFAR_OOD + ("cifar100:test",))
+CIFAR100_DATA = dict(train="cifar100:train", test="cifar100:test",
+                     outliers="tinyimages-80m:no-cifar", ood=_CIFAR_OOD + ("cifar10:test",))
 
 PRESETS: dict[str, Preset] = {}
 
@@ -67,26 +79,50 @@ def _add(preset: Preset) -> None:
 
 
 _add(Preset("cifar10-wrn", "CIFAR-10, WRN-40-2 (dropout 0.3)", "wrn",
-            dict(depth=40, widen_factor=2, dropout=0.3), ood=_CIFAR_OOD, **_CIFAR))
+            dict(depth=40, widen_factor=2, dropout=0.3), **CIFAR10_DATA, **_CIFAR))
 _add(Preset("cifar100-wrn", "CIFAR-100, WRN-40-2 (dropout 0.3)", "wrn",
-            dict(depth=40, widen_factor=2, dropout=0.3), ood=_CIFAR_OOD, **_CIFAR))
-_add(Preset("cifar10-allconv", "CIFAR-10, AllConvNet", "allconv", ood=_CIFAR_OOD, **_CIFAR))
-_add(Preset("cifar100-allconv", "CIFAR-100, AllConvNet", "allconv", ood=_CIFAR_OOD, **_CIFAR))
+            dict(depth=40, widen_factor=2, dropout=0.3), **CIFAR100_DATA, **_CIFAR))
+_add(Preset("cifar10-allconv", "CIFAR-10, AllConvNet", "allconv", **CIFAR10_DATA, **_CIFAR))
+_add(Preset("cifar100-allconv", "CIFAR-100, AllConvNet", "allconv", **CIFAR100_DATA, **_CIFAR))
 _add(Preset(
     "svhn-wrn", "SVHN, WRN-16-4 (dropout 0.4), inputs in [0, 1], no augmentation", "wrn",
     dict(depth=16, widen_factor=4, dropout=0.4), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+    noise_range=(0.0, 1.0),
     baseline=Recipe(20, 0.01), tune=Recipe(5, 0.0001), scratch=Recipe(20, 0.01),
+    train="svhn:train", test="svhn:test", outliers="tinyimages-80m",
+    ood=_NOISE + ("icons50", "textures", "places365", "lsun", "cifar10:test", "chars74k"),
 ))
 _add(Preset(
     "tinyimagenet-wrn", "Tiny ImageNet 64x64, WRN-40-2 (dropout 0.3)", "wrn",
     dict(depth=40, widen_factor=2, dropout=0.3), image_shape=(64, 64, 3),
     mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_padding=8, flip=True, oe_batch_size=180,
+    calibration_holdout="random:0.1",
+    train="tinyimagenet:train", test="tinyimagenet:val", outliers="imagenet-22k",
+    ood=_NOISE + ("imagenet-800-heldout",),
 ))
 _add(Preset(
     "mnist-convnet", "MNIST 28x28 grey, LeNet-style ConvNet, inputs in [0, 1]", "convnet",
-    image_shape=(28, 28, 1), mean=(0.0,), std=(1.0,),
+    image_shape=(28, 28, 1), mean=(0.0,), std=(1.0,), noise_range=(0.0, 1.0),
     baseline=Recipe(10, 0.01), tune=Recipe(5, 0.01), scratch=Recipe(10, 0.01),
     batch_size=50, oe_batch_size=100, weight_decay=0.0,
+    calibration_holdout="last:6000",
+    train="mnist:train", test="mnist:test", outliers="tinyimages-80m",
+    ood=_NOISE + ("fashion-mnist:test", "notmnist", "omniglot", "cifar10:test", "icons50"),
+))
+# Offline CIFAR-10 benchmark over ../shared/data (or any folder with the same files): a
+# CPU-sized model and schedule so baseline + OE fine-tune + evaluation take about 10 minutes on
+# 2 cores. Every real-image set goes through the same JPEG quality-75 round trip (the CIFAR-10
+# and Tiny ImageNet copies were stored that way; the textures get it here); the noise sets are
+# made in normalised space, as the reference makes them.
+_add(Preset(
+    "offline-cifar10",
+    "CIFAR-10 subset (20k train, 5k test) from shared/data, small CNN, CPU-sized schedule",
+    "small-cnn", dict(width=32), **dict(_CIFAR, baseline=Recipe(15, 0.05),
+                                        tune=Recipe(3, 0.01), scratch=Recipe(15, 0.05)),
+    train="cifar10-subset:train", test="cifar10-subset:test@first5000",
+    outliers="tinyimagenet32-oe",
+    calibration_holdout="random:0.1",  # the subset is sorted by class: "last:N" would take 7-9
+    ood=_NOISE + ("dtd10@jpeg75", "tinyimagenet32-heldout"),
 ))
 # The offline quickstart: scikit-learn's digits at 16x16, a small CNN, inputs in [-1, 1].
 _add(Preset(
@@ -95,6 +131,7 @@ _add(Preset(
     baseline=Recipe(15, 0.05), tune=Recipe(10, 0.01), scratch=Recipe(15, 0.05),
     batch_size=50, oe_batch_size=100, weight_decay=5e-4,
     train="digits:train", test="digits:test", outliers="skimage-photos",
+    calibration_holdout="random:0.1",  # a seeded 10% of the 1437 training digits
     ood=("skimage-textures", "sklearn-photos", "lfw-faces", "noise:gaussian", "noise:rademacher",
          "noise:blobs"),
 ))

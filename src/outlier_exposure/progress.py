@@ -7,8 +7,8 @@ import sys
 from tqdm.auto import tqdm
 
 
-def progress_bar(total: int, desc: str, enabled: bool = True):
+def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "img"):
     if not enabled:
         return None
-    return tqdm(total=total, desc=desc, unit="img", unit_scale=True, leave=False,
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, leave=False,
                 dynamic_ncols=True, file=sys.stderr, mininterval=0.5)

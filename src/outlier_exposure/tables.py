@@ -21,11 +21,14 @@ def _with_std(row: dict, key: str) -> str:
     return f"{_pct(row[key])} ± {_pct(row[key + '_std'])}"
 
 
-def result_rows(results: dict) -> list[list[str]]:
+def result_rows(results: dict, group: str = "ood") -> list[list[str]]:
+    """Rows of one group of sets, "ood" (then "Mean") or "validation" (then "Mean (validation)")."""
     rows = [[name, _with_std(r, "fpr"), _with_std(r, "auroc"), _with_std(r, "aupr")]
-            for name, r in results["ood"].items()]
-    mean = results["mean"]
-    rows.append(["Mean", _pct(mean["fpr"]), _pct(mean["auroc"]), _pct(mean["aupr"])])
+            for name, r in results[group].items()]
+    mean = results["mean"] if group == "ood" else results.get(f"{group}_mean")
+    if mean:
+        label = "Mean" if group == "ood" else f"Mean ({group})"
+        rows.append([label, _pct(mean["fpr"]), _pct(mean["auroc"]), _pct(mean["aupr"])])
     return rows
 
 
@@ -60,6 +63,10 @@ def results_text(results: dict, markdown: bool = False) -> str:
             f"Error detection (MSP, mistakes positive): {_fpr_label(results)} {_pct(ed['fpr'])}"
             f"  AUROC {_pct(ed['auroc'])}  AUPR {_pct(ed['aupr'])}"
         )
+    if results.get("validation"):  # below the headline mean, never part of it
+        table += ("\nValidation sets (not in the mean above):\n" + ("\n" if markdown else "")
+                  + (markdown_table if markdown else text_table)(
+                      ["Validation set"] + header[1:], result_rows(results, "validation")))
     sep = "\n\n" if markdown else "\n"
     return sep.join(lines) + "\n\n" + table
 
@@ -68,11 +75,15 @@ def results_csv(results: dict) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["ood_set", "fpr", "fpr_std", "auroc", "auroc_std", "aupr", "aupr_std"])
-    for name, r in results["ood"].items():
-        writer.writerow([name] + [f"{r[k]:.6f}" for k in
-                                  ("fpr", "fpr_std", "auroc", "auroc_std", "aupr", "aupr_std")])
-    m = results["mean"]
-    writer.writerow(["mean", f"{m['fpr']:.6f}", "", f"{m['auroc']:.6f}", "", f"{m['aupr']:.6f}", ""])
+    # The OOD sets and the headline mean, then the validation sets ("val:...") and their mean.
+    for group, mean_label in (("ood", "mean"), ("validation", "validation_mean")):
+        for name, r in results.get(group, {}).items():
+            writer.writerow([name] + [f"{r[k]:.6f}" for k in
+                                      ("fpr", "fpr_std", "auroc", "auroc_std", "aupr", "aupr_std")])
+        m = results.get(mean_label)
+        if m:
+            writer.writerow([mean_label, f"{m['fpr']:.6f}", "", f"{m['auroc']:.6f}", "",
+                             f"{m['aupr']:.6f}", ""])
     return buffer.getvalue()
 
 
@@ -97,8 +108,8 @@ def comparison_text(named: dict[str, dict], markdown: bool = False) -> str:
             row += [_pct(named[label]["ood"][name][key]) if name in named[label]["ood"] else "-"
                     for label in labels]
         rows.append(row)
-    rows.append(["Mean"] + [_pct(named[label]["mean"][key]) for key in ("fpr", "auroc", "aupr")
-                            for label in labels])
+    rows.append(["Mean"] + [_pct(named[label]["mean"][key]) if named[label]["mean"] else "-"
+                            for key in ("fpr", "auroc", "aupr") for label in labels])
     rows.append(["Test error"] + [_pct(named[label]["test_error"]) for label in labels]
                 + [""] * (2 * len(labels)))
     return (markdown_table if markdown else text_table)(header, rows)

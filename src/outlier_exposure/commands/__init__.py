@@ -5,4 +5,5 @@ function `run(args) -> int`. Argument parsing only: the work is done by the libr
 Adding a command = adding a module here and its name to `COMMANDS`.
 """
 
-COMMANDS = ("train", "tune", "eval", "metrics", "presets", "quickstart")
+COMMANDS = ("train", "tune", "eval", "calibrate", "metrics", "presets", "quickstart", "reproduce",
+            "report", "datasets")

@@ -12,7 +12,14 @@ SPEC_HELP = """dataset specs:
   npy:PATH[:LABELS.npy]  a (N,H,W,C) uint8 .npy, memory-mapped
   folder:PATH[:SIZE]     an image folder (one subfolder per class, or flat)
   noise:KIND[:N]         gaussian | rademacher | blobs | uniform (made as the reference does)
-  NAME[:SPLIT]           a built-in set, e.g. digits:train, skimage-photos
+  NAME[:SPLIT]           a named dataset, e.g. cifar10:train, svhn:test, digits:train
+                         (`oe datasets` lists them all)
+  val:KIND[:SPEC]        a validation OOD set (oe eval; reported apart from the mean): KIND is
+                         uniform, arithmetic-mean, geometric-mean, jigsaw, speckle, pixelate,
+                         rgb-shift, invert or mirrored-digits, made from SPEC or the test set
+text specs (oe train --task text|lm; see README "NLP"):
+  sst | trec | 20ng | wikitext2 | snli | imdb | multi30k | wmt16 | yelp | ewt | ptb [:SPLIT]
+  tsv:PATH:TEXT_COLUMN[,LABEL_COLUMN]   lines:PATH   (any spec may end with @firstN)
 """
 
 
@@ -21,6 +28,20 @@ def add_parser(sub, name: str, help_text: str, run) -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=run)
     return p
+
+
+def add_data_root_flag(p: argparse.ArgumentParser) -> None:
+    """--data-root: where named datasets live (`cli.main` applies it for the command's run)."""
+    p.add_argument("--data-root", metavar="DIR",
+                   help="folder of the named datasets (default: env OE_DATA_ROOT, else "
+                        "~/.cache/outlier_exposure/data; see `oe datasets`)")
+
+
+def add_data_flags(p: argparse.ArgumentParser) -> None:
+    """--data-root, and --download: fetch a missing named dataset instead of stopping."""
+    add_data_root_flag(p)
+    p.add_argument("--download", action="store_true", dest="download_missing",
+                   help="download named datasets that are missing (checked against their checksums)")
 
 
 def add_training_flags(p: argparse.ArgumentParser) -> None:
@@ -35,14 +56,32 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out from its last finished epoch")
+    add_data_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log each epoch to RUN/tensorboard (needs the tensorboard package)")
+    speed = p.add_argument_group("speed (fp32 without these is the reference)")
+    speed.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                       help="autocast precision of the forward pass (default fp32)")
+    speed.add_argument("--channels-last", action="store_const", const=True,
+                       help="NHWC memory format for model and batches (faster convs on GPUs)")
+    speed.add_argument("--compile", action="store_const", const=True,
+                       help="torch.compile the model (slow first steps, faster after)")
+    speed.add_argument("--sync-bn", action="store_const", const=True,
+                       help="with torchrun on GPUs: batch-norm statistics over all processes "
+                            "(default: per process, as the reference)")
+    speed.add_argument("--data-on", choices=("auto", "device", "host"),
+                       help="where the uint8 training sets live (default auto: on the device "
+                            "when they fit, else pinned host memory)")
 
 
 def training_overrides(args) -> dict:
     """The recipe flags the user set (None = keep the preset's value)."""
     return dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                 oe_batch_size=args.oe_batch_size, lam=args.lam,
-                weight_decay=args.weight_decay, seed=args.seed)
+                weight_decay=args.weight_decay, seed=args.seed, precision=args.precision,
+                channels_last=args.channels_last, compile=args.compile, sync_bn=args.sync_bn,
+                data_on=args.data_on)
 
 
 def model_overrides(args) -> dict:

@@ -34,4 +34,8 @@ def run(args) -> int:
     out = Path(args.out)
     print(f"written: {out / 'results.json'}, {out / 'results.md'}, run folders {out / 'baseline'} "
           f"and {out / 'oe'}")
+    from ..report import write_report
+
+    report = write_report([out], out / "report")
+    print(f"report with figures: {report.markdown}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..text import cli as text_cli
 from ._common import add_parser, add_training_flags, model_overrides, training_overrides
 
 
@@ -17,10 +18,17 @@ def register(sub) -> None:
     p.add_argument("--model", help="model name (wrn-40-2, allconv, convnet, small-cnn, ...)")
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
                    help="model keyword argument, repeatable (e.g. dropout=0.3)")
+    p.add_argument("--calibration", nargs="?", const=True, metavar="RULE",
+                   help="hold out the preset's validation split for `oe calibrate` (e.g. the "
+                        "last 5000 for CIFAR), or RULE: last:N | random:FRACTION[:SEED]")
     add_training_flags(p)
+    text_cli.add_text_flags(p)
 
 
 def run(args) -> int:
+    if text_cli.is_text_train(args):  # --task text|lm, a text spec or a text preset
+        return text_cli.run_train(args)
+    from ..calibration_split import resolve_rule
     from ..config import config_from_preset
     from ..runs import load_config
     from ..train import train_run
@@ -31,8 +39,9 @@ def run(args) -> int:
         mode = "oe-scratch" if args.outliers else "baseline"
         cfg = config_from_preset(args.preset, mode, train=args.train, test=args.test,
                                  outliers=args.outliers, **model_overrides(args),
+                                 calibration_holdout=resolve_rule(args.preset, args.calibration),
                                  **training_overrides(args))
     run_dir = train_run(cfg, args.out, resume=args.resume, device=args.device,
-                        progress=not args.quiet)
+                        progress=not args.quiet, tensorboard=args.tensorboard)
     print(f"trained: {run_dir}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserInputError
+from ..text import cli as text_cli
 from ._common import add_parser, add_training_flags, training_overrides
 
 
@@ -22,6 +23,8 @@ def run(args) -> int:
     from ..runs import load_config
     from ..train import train_run
 
+    if text_cli.is_text_tune(args):  # the baseline (or --resume run) is a text run
+        return text_cli.run_tune(args)
     if args.resume:
         cfg = load_config(Path(args.out))
     elif not args.baseline:
@@ -31,6 +34,6 @@ def run(args) -> int:
         cfg = tune_config(Path(args.baseline), outliers=args.outliers, train=args.train,
                           test=args.test, **training_overrides(args))
     run_dir = train_run(cfg, args.out, resume=args.resume, device=args.device,
-                        progress=not args.quiet)
+                        progress=not args.quiet, tensorboard=args.tensorboard)
     print(f"fine-tuned: {run_dir}")
     return 0

@@ -31,6 +31,7 @@ class Preprocess:
     std: tuple[float, ...]
     crop_padding: int = 0
     flip: bool = False
+    channels_last: bool = False  # hand the model NHWC-strided batches (faster convs on GPUs)
 
     def __call__(
         self,
@@ -46,14 +47,15 @@ class Preprocess:
         made there, as the reference does): it is only permuted.
         """
         x = x.permute(0, 3, 1, 2)
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
         if normalised:
-            return x.float().contiguous()
+            return x.float().contiguous(memory_format=layout)
         if augment:
             x = augment_batch(x, self.crop_padding, self.flip, generator)
         mean = torch.tensor(self.mean, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
         # (x/255 - mean)/std written as one multiply-add on the uint8 values.
-        return (x.float() * (1.0 / (255.0 * std)) - mean / std).contiguous()
+        return (x.float() * (1.0 / (255.0 * std)) - mean / std).contiguous(memory_format=layout)
 
 
 def _random_ints(high: int, n: int, generator: torch.Generator | None, device) -> torch.Tensor:

@@ -6,24 +6,45 @@ The one place that knows every built-in named set (`BUILTIN`); the spec grammar 
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Callable
 
 import numpy as np
 
 from ..errors import UserInputError
+from .modifiers import apply_modifiers, split_modifiers
 from .offline import OFFLINE_SETS
+from .registry import LiveBuiltins
 from .sources import ImageSet
 from .spec import load_spec
+from .validation import is_validation_spec, load_validation
 
-BUILTIN: dict[str, Callable[..., ImageSet]] = dict(OFFLINE_SETS)
+# The offline demo sets plus every dataset of the registry (looked up when used).
+BUILTIN: MutableMapping[str, Callable[..., ImageSet]] = LiveBuiltins(OFFLINE_SETS)
 
 
 def load_images(
     spec: str, shape: tuple[int, int, int], *, seed: int = 1, role: str = "data",
-    n: int | None = None,
+    n: int | None = None, noise_range: tuple[float, float] = (-1.0, 1.0),
+    test_set: ImageSet | None = None,
 ) -> ImageSet:
-    """The images named by `spec`, shaped like `shape` (H, W, C); labels optional."""
-    images = load_spec(spec, shape=tuple(shape), n=n, seed=seed, builtin=BUILTIN)
+    """The images named by `spec`, shaped like `shape` (H, W, C); labels optional.
+
+    `spec` may end with modifiers (`@jpeg75`, `@first5000`: see `modifiers.py`).
+    `val:KIND[:SPEC]` names a validation set (`validation.py`) made from SPEC, or without
+    SPEC from `test_set` (the run's in-distribution test set, passed by the evaluation).
+    """
+    base, modifiers = split_modifiers(spec)
+    if is_validation_spec(base):
+        images = load_validation(
+            base, shape=tuple(shape), test_set=test_set, n=n, seed=seed,
+            noise_range=tuple(noise_range),
+            load_source=lambda s: load_images(s, shape, seed=seed, role=role, n=n,
+                                              noise_range=noise_range))
+    else:
+        images = load_spec(base, shape=tuple(shape), n=n, seed=seed, builtin=BUILTIN,
+                           noise_range=tuple(noise_range))
+    images = apply_modifiers(images, modifiers, spec)
     if len(images) == 0:
         raise UserInputError(f"{role} {spec} holds no images")
     return images

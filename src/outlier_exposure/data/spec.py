@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from outlier_exposure.data.lazy import LazyImages
 from outlier_exposure.data.sources import (
     NOISE_KINDS,
     ImageSet,
@@ -64,7 +66,7 @@ SPEC_FORMS = (
 _KEYS = re.compile(r"([\w\-]+)(?:,([\w\-]+))?", re.ASCII)
 _SIZE = re.compile(r"(\d+)(?:[xX](\d+))?")
 _COUNT = re.compile(r"\d+")
-_NAME = re.compile(r"[A-Za-z][\w.\-]*", re.ASCII)
+_NAME = re.compile(r"[A-Za-z0-9][\w.\-]*", re.ASCII)  # digits first: 300k-random-images
 _SPLIT = re.compile(r"[\w.\-]+", re.ASCII)
 
 
@@ -230,10 +232,14 @@ def fit_to_shape(images: ImageSet, shape: tuple[int, int, int], source: str | No
     if have_c == c:
         return images
     if have_c == 1 and c == 3:
-        return replace(images, x=np.repeat(images.x, 3, axis=-1))
-    if have_c == 3 and c == 1:
-        return replace(images, x=_luma(images.x))
-    raise UserInputError(f"{what} has {have_c} channels; the model takes {c}")
+        convert = partial(np.repeat, repeats=3, axis=-1)
+    elif have_c == 3 and c == 1:
+        convert = _luma
+    else:
+        raise UserInputError(f"{what} has {have_c} channels; the model takes {c}")
+    if isinstance(images.x, LazyImages):  # too big to convert at once: convert each batch read
+        return replace(images, x=images.x.map(convert, (h, w, c)))
+    return replace(images, x=convert(images.x))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,11 +264,14 @@ def load_spec(
     n: int | None = None,
     seed: int = 1,
     builtin: Mapping[str, BuiltinLoader] | None = None,
+    noise_range: tuple[float, float] = (-1.0, 1.0),
 ) -> ImageSet:
     """Load the images a spec names, fitted to the model's input shape (H, W, C).
 
     n is the default number of noise images (a spec's own :N wins; else 10000); it does
-    not subsample file sets. seed drives noise and is passed to built-in loaders. See
+    not subsample file sets. noise_range is the value range of synthetic noise in the
+    model's input space ([-1, 1] for CIFAR-style normalisation, [0, 1] for [0, 1] inputs).
+    seed drives noise and is passed to built-in loaders. See
     `fit_to_shape` for how channels are matched and why sizes are not.
     """
     spec = parse_spec(text)
@@ -275,7 +284,8 @@ def load_spec(
         images = load_folder(spec.target, size=opts.get("size"), grey=shape[2] == 1)
     elif spec.kind == "noise":
         count = opts.get("n") or n or DEFAULT_NOISE_COUNT
-        images = make_noise(spec.target, count, shape=tuple(shape), seed=seed)
+        images = make_noise(spec.target, count, shape=tuple(shape), seed=seed,
+                            value_range=noise_range)
     else:
         images = _load_builtin(spec, shape, seed, builtin)
     return fit_to_shape(images, shape, source=text)

@@ -10,7 +10,9 @@ global average pooling and a linear layer:
 
 It takes any input of at least 8x8 pixels (8x8 reaches the last stage as 2x2). Initialised like
 the WRN of the Outlier Exposure paper: conv weights N(0, sqrt(2 / (k * k * out_channels))), BN
-weight 1 and bias 0, linear bias 0.
+weight 1 and bias 0, linear bias 0. `batchnorm=False` drops the BN layers (the convs get biases):
+a model whose output does not depend on how a batch is split, which the multi-process test uses
+to compare N processes with one.
 """
 
 import math
@@ -23,11 +25,11 @@ from outlier_exposure.errors import UserInputError
 MIN_SIDE = 8
 
 
-def _stage(in_width: int, out_width: int) -> nn.Sequential:
-    # No conv bias: the BN that follows would cancel it.
+def _stage(in_width: int, out_width: int, batchnorm: bool) -> nn.Sequential:
+    # No conv bias when a BN follows: it would cancel it.
     return nn.Sequential(
-        nn.Conv2d(in_width, out_width, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(out_width),
+        nn.Conv2d(in_width, out_width, kernel_size=3, padding=1, bias=not batchnorm),
+        nn.BatchNorm2d(out_width) if batchnorm else nn.Identity(),
         nn.ReLU(inplace=True),
     )
 
@@ -35,7 +37,8 @@ def _stage(in_width: int, out_width: int) -> nn.Sequential:
 class SmallCNN(nn.Module):
     """Small CNN for `num_classes` classes; `features(x)` is (B, 4 * width) (`feature_dim`)."""
 
-    def __init__(self, num_classes: int, in_channels: int = 3, width: int = 32):
+    def __init__(self, num_classes: int, in_channels: int = 3, width: int = 32,
+                 batchnorm: bool = True):
         super().__init__()
         for name, value in (("num_classes", num_classes), ("in_channels", in_channels),
                             ("width", width)):
@@ -44,11 +47,11 @@ class SmallCNN(nn.Module):
         self.num_classes = num_classes
         self.feature_dim = 4 * width
         self.body = nn.Sequential(
-            _stage(in_channels, width),
+            _stage(in_channels, width, batchnorm),
             nn.MaxPool2d(2),
-            _stage(width, 2 * width),
+            _stage(width, 2 * width, batchnorm),
             nn.MaxPool2d(2),
-            _stage(2 * width, 4 * width),
+            _stage(2 * width, 4 * width, batchnorm),
             nn.AdaptiveAvgPool2d(1),
         )
         self.fc = nn.Linear(4 * width, num_classes)
@@ -56,6 +59,8 @@ class SmallCNN(nn.Module):
             if isinstance(m, nn.Conv2d):
                 fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
                 nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
                 nn.init.zeros_(m.bias)
 

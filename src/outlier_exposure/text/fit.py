@@ -1,0 +1,79 @@
+"""The epoch loop shared by text classifiers and language models: Adam, a cosine learning rate
+stepped once per epoch, a log line and an atomic checkpoint after every epoch, resume.
+
+Learning rate of epoch e (0-based) of E: `lr * (1 + cos(pi * e / E)) / 2`, the values
+`CosineAnnealingLR(T_max=E)` gives when stepped after each epoch, as the reference does.
+Resume restores the weights, Adam's moments and every random generator of the last finished
+epoch, so a resumed run ends with the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .. import runs
+from ..errors import UserInputError
+from .config import TextConfig
+
+
+def cosine_epoch_lr(epoch: int, epochs: int, lr: float) -> float:
+    return lr * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+
+
+def _rng_state(generators: dict[str, torch.Generator]) -> dict:
+    state = {name: g.get_state() for name, g in generators.items()}
+    state["torch"] = torch.get_rng_state()
+    return state
+
+
+def _set_rng_state(generators: dict[str, torch.Generator], state: dict) -> None:
+    for name, g in generators.items():
+        g.set_state(state[name])
+    torch.set_rng_state(state["torch"])
+
+
+EpochFn = Callable[[int, torch.optim.Optimizer], dict]
+
+
+def fit(run_dir: Path, cfg: TextConfig, model: torch.nn.Module, *,
+        generators: dict[str, torch.Generator], epoch_fn: EpochFn, resume: bool) -> None:
+    """Run the remaining epochs; `epoch_fn(epoch, optimiser)` trains one and returns its stats
+    (means over the epoch; "loss" must be among them)."""
+    run_dir = Path(run_dir)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start = 0
+    if resume and (run_dir / runs.CHECKPOINT).exists():
+        ckpt = runs.load_torch(run_dir / runs.CHECKPOINT)
+        model.load_state_dict(ckpt["model"])
+        optimiser.load_state_dict(ckpt["optimiser"])
+        _set_rng_state(generators, ckpt["rng"])
+        start = int(ckpt["epoch"])
+    if resume:
+        runs.truncate_log(run_dir, start)
+    if start >= cfg.epochs and (run_dir / runs.MODEL).exists():
+        return
+    for epoch in range(start, cfg.epochs):
+        lr = cosine_epoch_lr(epoch, cfg.epochs, cfg.lr)
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        model.train()
+        started = time.perf_counter()
+        stats = epoch_fn(epoch, optimiser)
+        if not all(math.isfinite(v) for v in stats.values()):
+            raise UserInputError(
+                f"the loss became NaN or infinite in epoch {epoch + 1} (lr {cfg.lr}); lower --lr "
+                f"and rerun. The checkpoint of epoch {epoch} in {run_dir} is kept"
+            )
+        record = {"epoch": epoch + 1, "lr": lr, **stats,
+                  "seconds": time.perf_counter() - started}
+        runs.append_log(run_dir, record)
+        runs.save_torch(run_dir / runs.CHECKPOINT, {
+            "epoch": epoch + 1, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+            "rng": _rng_state(generators),
+        })
+    runs.save_torch(run_dir / runs.MODEL, {k: v.cpu() for k, v in model.state_dict().items()})

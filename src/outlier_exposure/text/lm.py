@@ -1,0 +1,204 @@
+"""Language models with Outlier Exposure (reference `NLP_language_modeling/`).
+
+Data. A corpus is one stream of token ids: every example (line) followed by `<eos>`. Training
+cuts the stream into `batch_size` contiguous rows and walks along them in segments of `bptt`
+tokens; each segment starts from a zero hidden state (the reference re-initialises the hidden
+state every segment "because this makes evaluation easier and more meaningful").
+
+OE. The outlier stream is cut the same way; the outlier segment at the same offset (wrapping
+around a shorter stream) goes through the model in the same forward pass (the reference
+concatenates them along the batch), and
+
+    loss = CE(next token) + lambda * mean over outlier positions of H(U; p_t),
+    H(U; p) = -(1/V) sum_v log p_v = logsumexp(z) - mean_v z_v,   lambda = 0.5.
+
+Anomaly score of a sequence (a `bptt`-token segment of the test or OOD stream, batch size 1 in
+the reference): the mean over its positions of -H(U; p_t) (`scores.xent`), higher = closer to
+uniform = more anomalous; the reference computes the same `sum_v (1/V) log p_v`, averaged over
+the segment. FPR90, 1:5, 10 draws of segments (the reference takes the first segments once).
+Test error = 1 - next-token accuracy; perplexity = exp(mean CE) is reported beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import runs
+from ..losses import oe_loss
+from ..progress import progress_bar
+from ..scores import compute_score
+from ..tables import write_results
+from ..train import resolve_device
+from .config import TextConfig, load_text_config
+from .fit import fit
+from .runio import baseline_of, build_text_model, save_vocab
+from .sets import TextSet, load_text
+from .vocab import LM_SPECIALS, Vocab, build_vocab
+
+
+def stream_ids(data: TextSet, vocab: Vocab) -> np.ndarray:
+    """The corpus as one id stream: each example's tokens, then `<eos>`."""
+    eos = np.array([vocab.eos_id], dtype=np.int64)
+    parts = [p for ids in data.encode(vocab) for p in (ids, eos)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def batchify(ids: np.ndarray, rows: int) -> torch.Tensor:
+    """(rows, n) tensor: the stream cut into `rows` contiguous pieces (the tail is dropped)."""
+    n = len(ids) // rows
+    if n < 2:
+        raise ValueError(f"a stream of {len(ids)} tokens is too short for {rows} rows")
+    return torch.from_numpy(ids[: n * rows].reshape(rows, n))
+
+
+def segment_starts(length: int, bptt: int) -> list[int]:
+    """Starts of the segments along a row of `length` ids (each needs a next-token target)."""
+    return list(range(0, length - 1, bptt))
+
+
+def sequences(ids: np.ndarray, bptt: int) -> list[np.ndarray]:
+    """Evaluation sequences: consecutive pieces of `bptt` inputs (+1 for the last target)."""
+    return [ids[i: i + min(bptt, len(ids) - 1 - i) + 1] for i in segment_starts(len(ids), bptt)]
+
+
+@torch.no_grad()
+def score_sequences(model, seqs: list[np.ndarray], score: str, batch_size: int, device
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per sequence: mean anomaly score over positions, summed CE, number of correct next tokens."""
+    model.eval()
+    scores, ce, correct = (np.zeros(len(seqs)) for _ in range(3))
+    by_length: dict[int, list[int]] = {}
+    for i, s in enumerate(seqs):
+        by_length.setdefault(len(s), []).append(i)
+    for length, members in by_length.items():
+        for start in range(0, len(members), batch_size):
+            idx = members[start: start + batch_size]
+            batch = torch.from_numpy(np.stack([seqs[i] for i in idx])).to(device)
+            logits = model(batch[:, :-1]).float()  # (B, T, V)
+            b, t, v = logits.shape
+            flat, targets = logits.reshape(-1, v), batch[:, 1:].reshape(-1)
+            scores[idx] = compute_score(score, flat).view(b, t).mean(1).cpu().numpy()
+            ce[idx] = F.cross_entropy(flat, targets, reduction="none").view(b, t).sum(1).cpu().numpy()
+            correct[idx] = (flat.argmax(1) == targets).view(b, t).sum(1).cpu().numpy()
+    return scores, ce, correct
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor, lam: float):
+    """`logits` (B_in + B_out, T, V), ID rows first; `targets` (B_in, T) next tokens.
+
+    CE over the ID positions + lam * mean over the outlier positions of H(U; p_t)
+    (`losses.oe_loss` on the flattened positions; the LossParts it returns)."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    return oe_loss(flat, targets.reshape(-1), lam)
+
+
+def train_lm_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
+                 device: str | None = "auto", progress: bool = True) -> Path:
+    """Train (baseline) or fine-tune with OE (oe-tune / oe-scratch) a word-level LM."""
+    run_dir = Path(run_dir)
+    runs.check_run_dir(run_dir, resume)
+    if resume:
+        cfg = load_text_config(run_dir)
+    cfg.check()
+    dev = resolve_device(device)
+    vocab = init = None
+    if cfg.mode == "oe-tune":
+        _, vocab, init = baseline_of(cfg)
+    train_set = load_text(cfg.train, role="train", purpose="lm", data_root=cfg.data_root,
+                          lower=cfg.lower)
+    if vocab is None:
+        vocab = build_vocab(train_set.all_tokens(), max_size=cfg.vocab_size, specials=LM_SPECIALS)
+    cfg = replace(cfg, lower=train_set.lower, fix_length=0)
+    data = batchify(stream_ids(train_set, vocab), cfg.batch_size)
+    oe_data = None
+    if cfg.mode != "baseline":
+        outliers = load_text(cfg.outliers, role="outliers", purpose="lm", data_root=cfg.data_root)
+        oe_data = batchify(stream_ids(outliers, vocab), cfg.oe_batch_size)
+    if not resume:
+        runs.write_json(run_dir / runs.CONFIG, cfg.to_dict())
+        runs.write_json(run_dir / runs.ENVIRONMENT, runs.environment(str(dev)))
+        save_vocab(run_dir, vocab)
+
+    torch.manual_seed(cfg.seed)
+    model = build_text_model(cfg, vocab)
+    if init is not None:
+        model.load_state_dict(init)
+    model.to(dev)
+    generators: dict[str, torch.Generator] = {}  # segment order is fixed; dropout uses torch's RNG
+    starts = segment_starts(data.shape[1], cfg.bptt)
+
+    def epoch_fn(epoch: int, optimiser) -> dict:
+        sums = torch.zeros(3, device=dev)
+        bar = progress_bar(len(starts) * cfg.batch_size * cfg.bptt,
+                           f"lm {cfg.mode} {epoch + 1}/{cfg.epochs}", progress, unit="tok")
+        tokens = 0
+        for i in starts:
+            seq = min(cfg.bptt, data.shape[1] - 1 - i)
+            inputs, targets = data[:, i: i + seq].to(dev), data[:, i + 1: i + 1 + seq].to(dev)
+            if oe_data is not None:
+                j = i % max(1, oe_data.shape[1] - seq)
+                inputs = torch.cat([inputs, oe_data[:, j: j + seq].to(dev)])
+            loss = lm_loss(model(inputs), targets, cfg.lam)
+            optimiser.zero_grad(set_to_none=True)
+            loss.total.backward()
+            if cfg.clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            optimiser.step()
+            n = targets.numel()
+            tokens += n
+            sums += torch.stack([loss.total.detach(), loss.in_dist.detach(),
+                                 loss.outlier.detach()]) * n
+            if bar is not None:
+                bar.update(n)
+        if bar is not None:
+            bar.close()
+        s = (sums / tokens).tolist()
+        return {"loss": s[0], "loss_in": s[1], "loss_oe": s[2], "train_ppl": float(np.exp(s[1]))}
+
+    fit(run_dir, cfg, model, generators=generators, epoch_fn=epoch_fn, resume=resume)
+    return run_dir
+
+
+def evaluate_lm(run_dir: Path, model, cfg: TextConfig, vocab: Vocab, specs: list[str], *,
+                score: str, dev, write: bool, **common) -> dict:
+    """The protocol over sequences (see the module docstring); called by `evaluate_text_run`."""
+    from .evaluate import ood_protocol, results_record
+
+    test = load_text(cfg.test, role="test", purpose="lm", data_root=common["data_root"],
+                     lower=cfg.lower)
+    test_seqs = sequences(stream_ids(test, vocab), cfg.bptt)
+    in_scores, ce, correct = score_sequences(model, test_seqs, score, cfg.eval_batch_size, dev)
+    n_tokens = sum(len(s) - 1 for s in test_seqs)
+
+    def seqs_of(data: TextSet) -> list[np.ndarray]:
+        return sequences(stream_ids(data, vocab), cfg.bptt)
+
+    cache: dict[int, list[np.ndarray]] = {}
+
+    def counter(data: TextSet) -> int:
+        cache[id(data)] = seqs_of(data)
+        return len(cache[id(data)])
+
+    def scorer(data: TextSet, idx: np.ndarray) -> np.ndarray:
+        seqs = cache[id(data)]
+        return score_sequences(model, [seqs[i] for i in idx], score, cfg.eval_batch_size, dev)[0]
+
+    per_set, skipped, cached = ood_protocol(in_scores, specs, counter=counter, scorer=scorer,
+                                            **common)
+    results = results_record(run_dir, cfg, score=score, positive=common["positive"],
+                             rule=common["rule"], recall=common["recall"], draws=common["draws"],
+                             ratio=common["ratio"], seed=common["seed"], n_test=len(test_seqs),
+                             test_error=float(1.0 - correct.sum() / n_tokens),
+                             error_detection=None, per_set=per_set, skipped=skipped)
+    results["test_perplexity"] = float(np.exp(ce.sum() / n_tokens))
+    results["unit"] = f"sequences of {cfg.bptt} tokens"
+    if write:
+        write_results(run_dir, results)
+        np.savez_compressed(run_dir / f"scores_{score}.npz", **{"in": in_scores.astype(np.float32)},
+                            **cached)
+    return results

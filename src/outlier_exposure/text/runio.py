@@ -1,0 +1,63 @@
+"""What a text run folder adds to the common layout (`runs.py`): `vocab.json`, and loading a
+trained text model back. Config, environment, log, checkpoint and model files are `runs.py`'s."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .. import runs
+from ..errors import UserInputError
+from .config import TextConfig, load_text_config
+from .models import LM_MODELS, create_text_model
+from .vocab import Vocab
+
+VOCAB = "vocab.json"
+
+
+def save_vocab(run_dir: Path, vocab: Vocab) -> None:
+    runs.write_json(Path(run_dir) / VOCAB, vocab.to_dict())
+
+
+def load_vocab(run_dir: Path) -> Vocab:
+    path = Path(run_dir) / VOCAB
+    try:
+        return Vocab.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise UserInputError(f"{run_dir} has no {VOCAB}; it is not a finished text run") from None
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path} is corrupt ({exc}); retrain the run") from None
+
+
+def build_text_model(cfg: TextConfig, vocab: Vocab) -> torch.nn.Module:
+    if (cfg.task == "lm") != (cfg.model in LM_MODELS):
+        raise UserInputError(
+            f"model {cfg.model!r} does not fit task {cfg.task!r}: use gru for --task text and "
+            f"{' or '.join(LM_MODELS)} for --task lm"
+        )
+    kwargs = dict(cfg.model_kwargs)
+    if cfg.task == "text":
+        kwargs["pad_id"] = vocab.pad_id
+    return create_text_model(cfg.model, len(vocab), cfg.num_classes, **kwargs)
+
+
+def load_trained_text_model(run_dir: Path, device) -> tuple[torch.nn.Module, TextConfig, Vocab]:
+    cfg = load_text_config(run_dir)
+    vocab = load_vocab(run_dir)
+    model = build_text_model(cfg, vocab)
+    model.load_state_dict(runs.load_final_weights(Path(run_dir)))
+    return model.to(device).eval(), cfg, vocab
+
+
+def baseline_of(cfg: TextConfig) -> tuple[TextConfig, Vocab, dict]:
+    """The baseline an OE fine-tune starts from: its config, vocabulary and weights (checked)."""
+    base_dir = Path(cfg.init_from)
+    base = load_text_config(base_dir)
+    if (base.task, base.model, base.model_kwargs) != (cfg.task, cfg.model, cfg.model_kwargs):
+        raise UserInputError(
+            f"the baseline run {base_dir} is a {base.task} {base.model} {base.model_kwargs} run, "
+            f"not {cfg.task} {cfg.model} {cfg.model_kwargs}"
+        )
+    return base, load_vocab(base_dir), runs.load_final_weights(base_dir)
