@@ -50,3 +50,17 @@ def test_bad_modifiers(photos_npz):
         load_images(f"npz:{photos_npz}@jpeg0", (16, 16, 3))
     with pytest.raises(UserInputError, match="normalised"):
         load_images("noise:gaussian:10@jpeg75", (16, 16, 3))
+
+
+def test_random_n_is_a_fixed_subset_in_the_set_order(tmp_path):
+    path = tmp_path / "sorted.npz"
+    y = np.repeat(np.arange(5), 20)  # sorted by class, as the offline CIFAR-10 subset is
+    np.savez(path, x=np.zeros((100, 8, 8, 1), np.uint8) + y[:, None, None, None].astype(np.uint8),
+             y=y)
+    a = load_images(f"npz:{path}@random30", (8, 8, 1))
+    b = load_images(f"npz:{path}@random30", (8, 8, 1), seed=7)
+    assert len(a) == 30 and a.y.tolist() == b.y.tolist()  # the run's seed does not move it
+    assert a.y.tolist() == sorted(a.y.tolist()) and len(set(a.y.tolist())) == 5
+    assert (a.x[:, 0, 0, 0] == a.y).all()  # images and labels stay paired
+    with pytest.raises(UserInputError, match="more than"):
+        load_images(f"npz:{path}@random101", (8, 8, 1))

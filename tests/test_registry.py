@@ -298,6 +298,108 @@ def test_tinyimages_80m_wired_from_its_module(tmp_path):
         assert registry.status("tinyimages-80m").state == "partial"
 
 
+def _fake_imagenet_22k(root: Path) -> list[Path]:
+    """ROOT/imagenet-22k/images/WNID/*.JPEG of mixed sizes, plus files that are not images."""
+    images = root / "imagenet-22k" / "images"
+    sizes = {"n00004475": [(90, 70), (64, 64)], "n00005787": [(50, 120)], "n09999999": [(130, 80), (70, 70)]}
+    files = []
+    for wnid, wh in sizes.items():
+        for k, size in enumerate(wh):
+            files.append(images / wnid / f"{wnid}_{k}.JPEG")
+            write_image(files[-1], size, fmt="JPEG")
+    (images / "n00004475" / "readme.txt").write_text("not an image")
+    write_image(images / ".hidden" / "x.JPEG", (64, 64), fmt="JPEG")
+    return sorted(files)
+
+
+def _reference_crop(files: list[Path], s: int) -> np.ndarray:
+    # the reference's ImageNet-22K transform: Resize(64) + CenterCrop(64)
+    reference = T.Compose([T.Resize(s), T.CenterCrop(s)])
+    out = []
+    for f in files:
+        with Image.open(f) as im:
+            out.append(np.asarray(reference(im.convert("RGB"))))
+    return np.stack(out)
+
+
+def test_imagenet_22k_small_folder_decoded_and_cached(tmp_path):
+    files = _fake_imagenet_22k(tmp_path)
+    with registry.data_settings(tmp_path):
+        assert registry.status("imagenet-22k").state == "present"
+        got = load_images("imagenet-22k", (64, 64, 3))
+    assert isinstance(got.x, np.ndarray) and got.y is None and got.name == "imagenet-22k"
+    np.testing.assert_array_equal(got.x, _reference_crop(files, 64))
+
+
+def test_imagenet_22k_large_folder_read_a_batch_at_a_time(tmp_path, monkeypatch):
+    import pickle
+
+    from outlier_exposure.data import lazy, lazy_folder
+
+    files = _fake_imagenet_22k(tmp_path)
+    monkeypatch.setattr(lazy_folder, "LAZY_FOLDER_FILES", 3)  # 5 files: "large"
+    monkeypatch.setattr(lazy, "MATERIALISE_LIMIT_BYTES", 0)  # never read whole
+    decoded = []
+    real = lazy_folder.FolderImages._decode
+    monkeypatch.setattr(lazy_folder.FolderImages, "_decode",
+                        lambda self, idx: decoded.append(len(idx)) or real(self, idx))
+    with registry.data_settings(tmp_path):
+        got = load_images("imagenet-22k", (64, 64, 3))
+        grey = load_images("imagenet-22k", (32, 32, 1))
+    assert isinstance(got.x, lazy_folder.FolderImages) and got.x.shape == (5, 64, 64, 3)
+    expected = _reference_crop(files, 64)
+    got.x.threads = 2  # the batch is split over two decoding threads
+    np.testing.assert_array_equal(got.x[[4, 0, 2]], expected[[4, 0, 2]])
+    assert sorted(decoded) == [1, 2]
+    np.testing.assert_array_equal(got.x[3], expected[3])
+    # pickled for DataLoader workers / other ranks: no thread pool travels
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(got.x))[[1]], expected[[1]])
+    # a grey model: read at its size, then luma on each batch, still lazy
+    assert isinstance(grey.x, lazy.LazyImages) and grey.x.shape == (5, 32, 32, 1)
+    luma = np.stack([np.asarray(Image.fromarray(im).convert("L")) for im in _reference_crop(files[:2], 32)])
+    assert np.abs(grey.x[:2][..., 0].astype(int) - luma).max() <= 1  # PIL rounds in fixed point
+    with pytest.raises(UserInputError, match="in batches"):
+        np.asarray(got.x)
+
+
+def test_imagenet_22k_missing_gives_the_manual_steps(tmp_path):
+    with registry.data_settings(tmp_path):
+        with pytest.raises(UserInputError) as err:
+            load_images("imagenet-22k", (64, 64, 3))
+    text = str(err.value)
+    assert f"is not in {tmp_path / 'imagenet-22k'}: missing images/" in text
+    assert "fall 2011 release" in text and "image-net.org" in text
+    assert f"unpack each into {tmp_path / 'imagenet-22k' / 'images' / 'WNID'}/" in text
+    assert "except the 1,000 ImageNet-1K classes, which must be left out" in text
+
+
+@pytest.mark.parametrize("preset, present, expected", [
+    ("mnist-convnet", [],
+     ["needs 2 datasets", "dataset mnist", "splits train, test", "`oe datasets --download mnist --data-root",
+      "dataset tinyimages-80m", "missing tiny_images.bin", "`oe datasets --download tinyimages-80m:all"]),
+    ("mnist-convnet", ["mnist"],  # the in-distribution set is there: the outliers are named
+     ["dataset tinyimages-80m", "missing tiny_images.bin", "`oe datasets --download tinyimages-80m:all"]),
+    ("tinyimagenet-wrn", [],
+     ["needs 2 datasets", "dataset tinyimagenet", "`oe datasets --download tinyimagenet --data-root",
+      "dataset imagenet-22k", "missing images/", "except the 1,000 ImageNet-1K classes"]),
+])
+def test_reproduce_names_every_missing_dataset_before_training(tmp_path, capsys, preset, present, expected):
+    root = tmp_path / "data"
+    root.mkdir()
+    if "mnist" in present:
+        write_mnist(root / "mnist")
+    argv = ["reproduce", preset, "--epochs", "1", "--ood", "noise:gaussian", "--data-root", str(root),
+            "--out", str(tmp_path / "out"), "--quiet", "--device", "cpu"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    for part in expected:
+        assert part in err, part
+    assert err.startswith(f"oe reproduce: error: reproducing preset {preset}")
+    if present:  # only the outliers are missing: one dataset, not a numbered list
+        assert "dataset mnist" not in err and "(1)" not in err
+    assert not (tmp_path / "out" / "baseline").exists()  # nothing trained
+
+
 # ---------------------------------------------------------------------------------------------
 # The offline sets and their manifest
 

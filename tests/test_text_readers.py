@@ -217,3 +217,31 @@ def test_missing_named_set_says_how_to_get_it(tmp_path):
         load_text("snli:bogus", data_root=tmp_path)
     with pytest.raises(UserInputError, match="unknown text set"):
         load_text("nosuchset", data_root=tmp_path)
+
+
+def test_download_checks_the_checksum_and_unpacks_into_root_name(tmp_path, monkeypatch):
+    import hashlib
+    import zipfile
+    from dataclasses import replace
+
+    from outlier_exposure.text import registry
+    from outlier_exposure.text.download import download_text_set
+
+    archive = tmp_path / "src" / "snli_1.0.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("snli_1.0/snli_1.0_test.jsonl",
+                    json.dumps({"gold_label": "neutral", "sentence2": "A cat ."}) + "\n")
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    entry = registry.NAMED_SETS["snli"]
+    item = replace(entry.downloads[0], url=archive.as_uri(), checksum=f"md5:{md5}")
+    monkeypatch.setitem(registry.NAMED_SETS, "snli", replace(entry, downloads=(item,)))
+    root = tmp_path / "root"
+    assert download_text_set("snli", root, progress=False) == root / "snli"
+    assert _tokens(load_text("snli", data_root=root)) == [["a", "cat", "."]]
+
+    bad = replace(item, checksum="md5:" + "0" * 32)
+    monkeypatch.setitem(registry.NAMED_SETS, "snli", replace(entry, downloads=(bad,)))
+    with pytest.raises(UserInputError, match="md5"):
+        download_text_set("snli", tmp_path / "root2", progress=False)
+    assert not (tmp_path / "root2" / "snli" / "snli_1.0.zip").exists()

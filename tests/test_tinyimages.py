@@ -103,6 +103,42 @@ def test_imageset_of_records(bin_file, images):
     np.testing.assert_array_equal(grey.x[[5, 1]][..., 0], luma)
 
 
+def test_80m_for_mnist_is_resized_and_grey_batch_by_batch(tmp_path, images, monkeypatch):
+    # mnist-convnet's outliers: tinyimages-80m through the registry at the model's (28, 28, 1).
+    # The reference: ToPILImage, Resize(28), convert("L", (0.2989, 0.587, 0.114, 0)).
+    import torchvision.transforms as T
+    from PIL import Image
+
+    from outlier_exposure.data import registry
+    from outlier_exposure.data.datasets import load_images
+
+    (tmp_path / "tinyimages-80m").mkdir()
+    write_bin(tmp_path / "tinyimages-80m" / "tiny_images.bin", images[:40])
+    monkeypatch.setattr(lazy, "MATERIALISE_LIMIT_BYTES", 0)  # any attempt to read it whole fails
+    gathered = []
+    real = RecordImages._gather
+    monkeypatch.setattr(RecordImages, "_gather", lambda self, idx: gathered.append(len(idx)) or real(self, idx))
+    try:
+        with registry.data_settings(tmp_path):
+            s = load_images("tinyimages-80m", (28, 28, 1))
+    finally:
+        registry.set_data_root(None)
+    assert isinstance(s.x, lazy.LazyImages) and s.x.shape == (40, 28, 28, 1) and gathered == []
+    pick = [7, 3, 39, 0]
+    got = s.x[pick]
+    assert got.dtype == np.uint8 and got.shape == (4, 28, 28, 1) and gathered == [4]
+    reference = np.stack([
+        np.asarray(T.Resize(28)(Image.fromarray(images[i])).convert("L", (0.2989, 0.587, 0.114, 0)))
+        for i in pick])
+    assert np.abs(got[..., 0].astype(int) - reference).max() <= 1
+    assert np.abs(got[..., 0].astype(int) - reference).mean() < 0.05  # mostly exact
+    with pytest.raises(UserInputError, match="in batches"):
+        np.asarray(s.x)
+    # An in-memory set of another size is still refused, not silently resized.
+    with pytest.raises(UserInputError, match="has 32x32 images but the model takes 28x28; resize them"):
+        fit_to_shape(ImageSet(x=images[:3], y=None, name="small"), (28, 28, 1))
+
+
 @pytest.mark.parametrize("excluded", [
     [0, 1, 2, 57, 58, 300, 499],            # runs at both ends and in the middle
     [499],

@@ -50,6 +50,12 @@ class RunConfig:
     compile: bool = False  # torch.compile
     sync_bn: bool = False  # SyncBatchNorm across processes (GPUs only)
     data_on: str = "auto"  # device | host | auto: where the uint8 training sets live
+    # Fine-tuning loss (losses.training_loss): "oe" (the paper) or "energy" (Liu et al. 2020,
+    # margins m_in / m_out on E = -logsumexp(z), weight energy_weight; presets set the margins).
+    loss: str = "oe"
+    m_in: float = -23.0
+    m_out: float = -5.0
+    energy_weight: float = 0.1
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -83,6 +89,19 @@ class RunConfig:
             raise UserInputError(f"--data-on {self.data_on!r}: choose auto, device or host")
         if len(self.mean) != self.image_shape[2] or len(self.std) != self.image_shape[2]:
             raise UserInputError("mean/std need one value per image channel")
+        from .losses import LOSSES
+
+        if self.loss not in LOSSES:
+            raise UserInputError(f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        if self.loss == "energy":
+            if self.mode != "oe-tune":
+                raise UserInputError("--loss energy is a fine-tune: use it with `oe tune BASELINE`")
+            if not self.m_in < self.m_out:
+                raise UserInputError(
+                    f"--m-in {self.m_in} must be below --m-out {self.m_out}: in-distribution "
+                    "energies are pushed under m_in, outlier energies over m_out")
+            if self.energy_weight < 0:
+                raise UserInputError(f"--energy-weight must be >= 0, got {self.energy_weight}")
 
 
 def config_from_preset(preset_name: str, mode: str, **overrides: Any) -> RunConfig:
@@ -98,7 +117,7 @@ def config_from_preset(preset_name: str, mode: str, **overrides: Any) -> RunConf
         epochs=recipe.epochs, lr=recipe.lr, batch_size=p.batch_size,
         oe_batch_size=p.oe_batch_size, weight_decay=p.weight_decay, momentum=p.momentum,
         lam=p.lam, ood=list(p.ood), eval_batch_size=p.eval_batch_size,
-        noise_range=p.noise_range,
+        noise_range=p.noise_range, m_in=p.energy_m_in, m_out=p.energy_m_out,
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     for required in ("train", "test"):

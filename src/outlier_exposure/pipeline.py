@@ -35,17 +35,21 @@ def tune_config(baseline_dir: Path, **overrides) -> RunConfig:
     return config_from_preset(base.preset, "oe-tune", init_from=str(baseline_dir), **inherited)
 
 
-def _run_stage(cfg_factory, run_dir: Path, device, progress: bool, log) -> None:
+def run_stage(cfg_factory, run_dir: Path, device, progress: bool, log,
+              train_fn=train_run) -> None:
+    """Reuse a finished run, resume an interrupted one, else start it with `cfg_factory()`.
+
+    `train_fn(cfg, run_dir, resume=, device=, progress=)` trains (images by default; the text
+    pipeline passes its own)."""
     if (run_dir / runs.MODEL).exists():
         log(f"[{run_dir.name}] already trained; reusing {run_dir}")
         return
     started = time.perf_counter()
     if (run_dir / runs.CONFIG).exists():
         log(f"[{run_dir.name}] resuming {run_dir}")
-        train_run(runs.load_config(run_dir), run_dir, resume=True, device=device,
-                  progress=progress)
+        train_fn(None, run_dir, resume=True, device=device, progress=progress)
     else:
-        train_run(cfg_factory(), run_dir, device=device, progress=progress)
+        train_fn(cfg_factory(), run_dir, device=device, progress=progress)
     log(f"[{run_dir.name}] trained in {time.perf_counter() - started:.1f} s")
 
 
@@ -94,7 +98,7 @@ def run_experiment(
     results = {}
     for stage in STAGE_DIRS:  # in this order: the fine-tune needs the baseline
         if stage in stages:
-            _run_stage(factories[stage], out / STAGE_DIRS[stage], device, progress, log)
+            run_stage(factories[stage], out / STAGE_DIRS[stage], device, progress, log)
     for stage in STAGE_DIRS:
         if stage in stages:
             results[RESULT_KEYS[stage]] = _evaluate_stage(out / STAGE_DIRS[stage], device,

@@ -25,7 +25,7 @@ from .data.batches import EpochBatches, OutlierStream, Preprocess
 from .data.datasets import load_images, load_labelled
 from .data.placement import OutlierPrefetcher, place
 from .errors import UserInputError
-from .losses import oe_loss
+from .losses import training_loss
 from .models import create_model
 from .progress import progress_bar
 from .tensorboard_log import TensorBoardLog
@@ -256,7 +256,7 @@ def train_run(
                 inputs = torch.cat([inputs, distributed.shard(out_inputs, ctx)])
             with precision.autocast(cfg.precision, dev):
                 logits = trained(inputs)
-            loss = oe_loss(logits.float(), targets, cfg.lam)
+            loss = training_loss(cfg, logits.float(), targets)  # cfg.loss: oe | energy
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss.total).backward()
             scaler.step(optimiser)

@@ -6,4 +6,4 @@ Adding a command = adding a module here and its name to `COMMANDS`.
 """
 
 COMMANDS = ("train", "tune", "eval", "calibrate", "metrics", "presets", "quickstart", "reproduce",
-            "report", "datasets")
+            "report", "datasets", "detector", "score", "export")

@@ -1,9 +1,10 @@
-"""`oe eval`: the reference OOD-detection protocol on a trained run."""
+"""`oe eval`: the reference OOD-detection protocol on a trained run, for one or more scores."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UserInputError
 from ..text import cli as text_cli
 from ._common import add_data_flags, add_metric_flags, add_parser
 
@@ -12,7 +13,10 @@ def register(sub) -> None:
     p = add_parser(sub, "eval", "evaluate OOD detection of a run with the reference protocol", run)
     p.add_argument("run", help="run folder")
     p.add_argument("--ood", nargs="+", metavar="SPEC", help="OOD test sets (default: the preset's)")
-    p.add_argument("--score", default="msp", help="msp (default), xent, energy, maxlogit")
+    p.add_argument("--score", nargs="+", metavar="NAME",
+                   help="anomaly score(s), all evaluated in one pass over the data: msp (default; "
+                        "energy for an energy fine-tune), xent, energy, maxlogit, odin, "
+                        "mahalanobis, knn")
     p.add_argument("--draws", type=int, default=10, help="random OOD subsets per set (10)")
     p.add_argument("--ratio", type=int, default=5, help="ID:OOD ratio (5: OOD:ID = 1:5)")
     add_metric_flags(p)
@@ -21,21 +25,47 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="autocast precision of the forward passes (default fp32)")
+    posthoc = p.add_argument_group("post-hoc scores")
+    posthoc.add_argument("--odin-val", metavar="SPEC",
+                         help="odin: validation OOD set its T and eps are tuned on (never a test "
+                              "set), e.g. val:jigsaw or noise:uniform")
+    posthoc.add_argument("--odin-T", dest="odin_temperature", type=float, metavar="T",
+                         help="odin: fixed temperature (with --odin-eps: no tuning)")
+    posthoc.add_argument("--odin-eps", dest="odin_epsilon", type=float, metavar="EPS",
+                         help="odin: fixed perturbation, in [0, 1] pixel units")
+    posthoc.add_argument("--knn-k", type=int, default=50, metavar="K", help="knn: the k-th neighbour (50)")
+    posthoc.add_argument("--mahalanobis-eps", type=float, default=0.0, metavar="EPS",
+                         help="mahalanobis: input perturbation in pixel units (0: none)")
     # Unset by default: FPR95 and MSP for images, FPR90 and the task's score for text runs.
     p.set_defaults(recall=None, score=None)
 
 
 def run(args) -> int:
-    from ..evaluate import evaluate_run
+    from ..evaluate import evaluate_scores
+    from ..score_tables import scores_summary
     from ..tables import results_text
 
     if text_cli.is_text_eval(args):
+        if args.score and len(args.score) > 1:
+            raise UserInputError("text runs are evaluated with one --score at a time")
+        args.score = args.score[0] if args.score else None
         return text_cli.run_eval(args)
-    results = evaluate_run(args.run, args.ood, score=args.score or "msp", draws=args.draws,
-                           ratio=args.ratio, recall=0.95 if args.recall is None else args.recall,
-                           positive=args.positive,
-                           rule=args.rule, seed=args.seed, device=args.device,
-                           precision=args.precision)
-    print(results_text(results))
-    print(f"written: {Path(args.run) / 'results.json'} (.csv, .md)")
+    options = dict(odin_val=args.odin_val, odin_temperature=args.odin_temperature,
+                   odin_epsilon=args.odin_epsilon, knn_k=args.knn_k,
+                   mahalanobis_epsilon=args.mahalanobis_eps)
+    found = evaluate_scores(args.run, args.ood, scores=args.score, draws=args.draws,
+                            ratio=args.ratio, recall=0.95 if args.recall is None else args.recall,
+                            positive=args.positive, rule=args.rule, seed=args.seed,
+                            device=args.device, precision=args.precision,
+                            score_options=options, log=print)
+    for results in found.values():  # one table per score
+        print(results_text(results))
+    run_dir = Path(args.run)
+    if len(found) > 1:
+        print(scores_summary(found))
+        print(f"written: {run_dir / 'results.json'} (.csv, .md; score {next(iter(found))}), "
+              f"results_<score>.json and scores_<score>.npz per score, "
+              f"{run_dir / 'scores_summary.md'}")
+    else:
+        print(f"written: {run_dir / 'results.json'} (.csv, .md)")
     return 0

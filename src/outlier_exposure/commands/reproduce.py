@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..errors import UserInputError
 from ._common import add_parser
 
 
@@ -13,11 +14,22 @@ def register(sub) -> None:
                    "run a preset's experiment (baseline, OE fine-tune[, OE from scratch], "
                    "evaluation), skipping the stages already done, and compare with the paper",
                    run)
-    p.add_argument("preset", help="e.g. cifar10-wrn, svhn-wrn, offline-cifar10, offline-sst")
+    p.add_argument("preset", help="e.g. cifar10-wrn, svhn-wrn, offline-cifar10; text: sst, "
+                                  "trec, 20ng, offline-sst, lm, offline-lm (see `oe presets`)")
     p.add_argument("--out", help="output folder (default runs/PRESET)")
     p.add_argument("--data-root", help="folder holding the datasets (see `oe datasets`)")
     p.add_argument("--scratch", action="store_true", help="also train OE from scratch")
+    p.add_argument("--calibration", action="store_true",
+                   help="also the calibration rows: baseline and OE fine-tune trained with the "
+                        "reference's held-out split, then `oe calibrate` (in OUT/calibration)")
     p.add_argument("--epochs", type=int, help="override every stage's epochs (smoke runs)")
+    p.add_argument("--ood", nargs="+", metavar="SPEC",
+                   help="evaluate on these OOD sets instead of the paper's (e.g. the ones you "
+                        "have); the mean then differs from the paper's")
+    p.add_argument("--outliers", metavar="SPEC",
+                   help="OE on this auxiliary set instead of the paper's (e.g. wikitext2:valid "
+                        "when WikiText-2 train is not at hand); the OE rows then differ from the "
+                        "paper's")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -30,22 +42,45 @@ def _set_data_root(path: str | None) -> None:
 
 
 def run(args) -> int:
-    from ..reproduce import comparison_with_reference, reproduce
+    from ..reproduce import (calibration_with_reference, comparison_with_reference,
+                             reproduce, reproduce_calibration)
 
     started = time.perf_counter()
     out = Path(args.out or f"runs/{args.preset}")
     _set_data_root(args.data_root)
     text_presets = _text_presets()
+    if args.calibration and args.preset in text_presets:
+        raise UserInputError(f"--calibration: the calibration rows are image experiments; "
+                             f"{args.preset} is a text preset")
     if args.preset in text_presets:
         results = text_presets[args.preset](out, data_root=args.data_root, device=args.device,
-                                            progress=not args.quiet)
+                                            progress=not args.quiet, scratch=args.scratch,
+                                            ood=args.ood, epochs=args.epochs,
+                                            outliers=args.outliers)
     else:
         results = reproduce(args.preset, out, scratch=args.scratch, device=args.device,
-                            progress=not args.quiet, overrides={"epochs": args.epochs})
+                            progress=not args.quiet,
+                            overrides={"epochs": args.epochs, "ood": args.ood,
+                                       "outliers": args.outliers})
     print()
     print(comparison_with_reference(args.preset, results))
+    _print_text_notes(results)
+    if args.calibration:
+        calibration = reproduce_calibration(args.preset, out, device=args.device,
+                                            progress=not args.quiet,
+                                            overrides={"epochs": args.epochs, "ood": args.ood})
+        print(calibration_with_reference(args.preset, calibration))
     print(f"{time.perf_counter() - started:.0f} s in all; written: {out / 'results.json'}")
     return 0
+
+
+def _print_text_notes(results: dict) -> None:
+    """What a text run adds: an LM's test perplexity, the default OOD sets not found."""
+    for key, r in results.items():
+        if "test_perplexity" in r:
+            print(f"{key}: test perplexity {r['test_perplexity']:.2f} ({r['unit']})")
+    for spec, reason in next(iter(results.values())).get("skipped", {}).items():
+        print(f"skipped {spec}: {reason}")
 
 
 def _text_presets() -> dict:

@@ -8,11 +8,12 @@ sha256 values of the project's offline data manifest. Sets whose hosts publish n
 Preprocessing (PROTOCOL section 4 and the reference test scripts), to the model's size s:
 - CIFAR, SVHN, MNIST-family, offline .npz sets: square images, resized to s only when s differs
   (Resize(s), e.g. SVHN at 64 for Tiny ImageNet, CIFAR-10 at 28 for MNIST).
-- Textures, Places365, LSUN, iSUN, Chars74K, Tiny ImageNet, ImageNet-800: Resize(s) +
-  CenterCrop(s).
+- Textures, Places365, LSUN, iSUN, Chars74K, Tiny ImageNet, ImageNet-800, ImageNet-22K:
+  Resize(s) + CenterCrop(s).
 - Icons-50: Resize((s, s)) without the "numbers" class.
 - Omniglot: 15 "safe" alphabets, strokes white on black, binary after resizing.
 Grey models get a luma conversion later (`spec.fit_to_shape`), after the resize, as the reference.
+Lazy sets (80M Tiny Images, a large ImageNet-22K folder) are resized there too, batch by batch.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .readers import (
     resize_array,
     tar_images,
 )
+from . import lazy_folder
 from .registry import Dataset, Download, FileReq, register
 from .sources import ImageSet, load_npz
 
@@ -101,14 +103,29 @@ def idx_reader(files: dict[str, tuple[str, str]], classes: Sequence[str]):
 
 
 def folder_reader(subdir: str, rule: str, *, labelled: bool, exclude: Sequence[str] = (),
-                  mode: str = "RGB", skip_unreadable: bool = False):
-    """Image files under `subdir`: one subfolder per class (labelled) or anywhere (not)."""
+                  mode: str = "RGB", skip_unreadable: bool = False, lazy: bool = False):
+    """Image files under `subdir`: one subfolder per class (labelled) or anywhere (not).
+
+    lazy (unlabelled sets only): with more than `lazy_folder.LAZY_FOLDER_FILES` files the set
+    is a `FolderImages` that decodes each batch when it is read, instead of a cached array.
+    """
+    if lazy and (labelled or skip_unreadable):
+        raise ValueError("lazy folder sets are unlabelled and cannot skip unreadable files")
+
     def read(folder: Path, split: str, size: tuple[int, int]) -> ImageSet:
         root = folder / subdir
         if labelled:
             files, labels, classes = class_folders(root, exclude)
         else:
-            files, labels, classes = images_under(root), None, None
+            if lazy:
+                relative = lazy_folder.image_paths(root)
+                if len(relative) > lazy_folder.LAZY_FOLDER_FILES:
+                    x = lazy_folder.FolderImages(root, relative, size, rule, mode=mode, name=folder.name)
+                    return ImageSet(x, None, folder.name)
+                files = [root / r for r in relative]
+            else:
+                files = images_under(root)
+            labels, classes = None, None
             if not files:
                 raise UserInputError(f"{root} holds no images")
 
@@ -403,6 +420,23 @@ register(Dataset(
             "bounding box (when it has one), resize to 64x64 and save it as {dir}/val/WNID/FILE.JPEG."),
 ))
 
+# The Tiny ImageNet outliers (PROTOCOL section 1): ImageNet-22K without the ImageNet-1K classes,
+# Resize(64) + CenterCrop(64) as the reference's oe_tune.py. About 13 million images: read a batch
+# at a time (lazy_folder.py) above LAZY_FOLDER_FILES files, decoded into the cache below it.
+register(Dataset(
+    "imagenet-22k", "ImageNet-22K images outside the 1,000 ImageNet-1K classes (manual); "
+                    "Resize + CenterCrop, read lazily when large",
+    splits={"all": (FileReq("images/"),)}, default_split="all", role="outliers",
+    read=folder_reader("images", "crop", labelled=False, lazy=True),
+    manual=("sign up at image-net.org and download ImageNet-22K (the fall 2011 release the reference "
+            "used; there is no public download, and image-net.org now offers the winter 2021 release "
+            "of ImageNet-21K in its place). It holds one WNID.tar per class: unpack each into "
+            "{dir}/images/WNID/ (e.g. {dir}/images/n00004475/n00004475_15899.JPEG), except the 1,000 "
+            "ImageNet-1K classes, which must be left out (their wnids are the folder names of "
+            "ILSVRC2012's train set). More than "
+            f"{lazy_folder.LAZY_FOLDER_FILES:,} images are decoded a batch at a time, not cached"),
+))
+
 # ---------------------------------------------------------------------------------------------
 # The project's offline sets (shared data folder; digests as in its sha256_manifest.tsv)
 
@@ -452,7 +486,7 @@ _RECORD_TITLES = {
 
 def _record_set(name: str, facts: dict) -> None:
     def read(folder: Path, split: str, size: tuple[int, int]) -> ImageSet:
-        # memory-mapped / lazy: never resized here (a size mismatch is reported by fit_to_shape)
+        # memory-mapped / lazy: never resized here; fit_to_shape resizes lazy sets batch by batch
         return facts["load"](folder, None if split == "all" else split)
 
     splits = {}

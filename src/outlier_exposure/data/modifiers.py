@@ -5,6 +5,9 @@
   real-image set through the same compression (the offline CIFAR-10 and Tiny ImageNet copies were
   stored as JPEG quality 75, the textures were not).
 - `@firstN`: the first N examples (in the set's own order).
+- `@randomN`: N examples drawn at random without replacement (a fixed seed, 0, whatever the
+  run's seed: the same subset every time), kept in the set's order. Use it on sets stored sorted
+  by class, where `@firstN` would keep one class.
 
 Modifiers are split off from the right and only when they match exactly, so a path may still
 contain '@'. Several may be chained: `dtd10@jpeg75@first500`.
@@ -22,7 +25,7 @@ from PIL import Image
 from ..errors import UserInputError
 from .sources import ImageSet
 
-_MODIFIER = re.compile(r"@(jpeg\d+|first\d+)$")
+_MODIFIER = re.compile(r"@(jpeg\d+|first\d+|random\d+)$")
 
 
 def split_modifiers(spec: str) -> tuple[str, list[str]]:
@@ -48,12 +51,19 @@ def jpeg_round_trip(x: np.ndarray, quality: int) -> np.ndarray:
 
 def apply_modifiers(images: ImageSet, modifiers: list[str], spec: str) -> ImageSet:
     for mod in modifiers:
-        if mod.startswith("first"):
-            n = int(mod[5:])
+        if mod.startswith(("first", "random")):
+            kind, n = ("first", int(mod[5:])) if mod.startswith("first") else ("random", int(mod[6:]))
             if n < 1:
-                raise UserInputError(f"{spec}: @first needs N >= 1")
-            y = None if images.y is None else images.y[:n]
-            images = replace(images, x=images.x[:n], y=y)
+                raise UserInputError(f"{spec}: @{kind} needs N >= 1")
+            if kind == "first":
+                keep = slice(0, n)
+            else:
+                if n > len(images):
+                    raise UserInputError(f"{spec}: @random{n} asks for more than the "
+                                         f"{len(images)} examples of the set")
+                keep = np.sort(np.random.default_rng(0).choice(len(images), n, replace=False))
+            y = None if images.y is None else images.y[keep]
+            images = replace(images, x=images.x[keep], y=y)
         else:  # jpeg
             quality = int(mod[4:])
             if not 1 <= quality <= 95:

@@ -16,7 +16,8 @@ Loading never downloads unless asked (`oe datasets --download NAME`, or `data_se
 download=True)`, which the `--download` flag of data-loading commands sets). A missing dataset
 raises UserInputError naming the folder, the files it lacks and the command or manual steps that
 get them; a file whose checksum is wrong raises too (digests are cached per size and mtime, so
-this costs one hash per file, once).
+this costs one hash per file, once). `require` checks several sets at once, before a long job,
+and names every missing one in one message (`preflight.py` maps data specs to it).
 
 Registration point: `register(Dataset(...))`, called by the modules in `_PLUGINS` when first
 needed. `catalog.py` registers the public sets, the offline sets, and 80 Million Tiny Images /
@@ -363,14 +364,60 @@ def how_to_get(name: str, split: str | None = None) -> str:
     return ds.manual.format(dir=folder) if ds.manual else f"put its files in {folder}"
 
 
-def _missing_message(ds: Dataset, split: str, folder: Path, missing: list[str]) -> str:
-    root, origin = resolve_data_root(ds.shared)
+def _what_is_missing(ds: Dataset, splits: list[str], folder: Path, missing: list[str]) -> str:
+    every = {d.filename for d in ds.downloads}
+    if len(splits) == 1:
+        how = how_to_get(ds.name, splits[0])
+    elif {d.filename for s in splits for d in _downloads_for(ds, s)} == every:
+        how = how_to_get(ds.name)  # these splits need every download: one command
+    else:
+        how = "; ".join(dict.fromkeys(how_to_get(ds.name, s) for s in splits))
     return (
-        f"dataset {ds.name} ({ds.title}), split {split}, is not in {folder}: missing "
-        f"{', '.join(missing)}. To get it, {how_to_get(ds.name, split)}. (Data root {root}, from "
-        f"{origin}; point elsewhere with --data-root DIR or env "
-        f"{SHARED_DATA_ENV if ds.shared else DATA_ROOT_ENV}.)"
+        f"dataset {ds.name} ({ds.title}), split{'s' if len(splits) > 1 else ''} "
+        f"{', '.join(splits)}, is not in {folder}: missing {', '.join(missing)}. To get it, {how}."
     )
+
+
+def _root_note(shared: bool) -> str:
+    root, origin = resolve_data_root(shared)
+    return (f"(Data root {root}, from {origin}; point elsewhere with --data-root DIR or env "
+            f"{SHARED_DATA_ENV if shared else DATA_ROOT_ENV}.)")
+
+
+def _missing_message(ds: Dataset, split: str, folder: Path, missing: list[str]) -> str:
+    return f"{_what_is_missing(ds, [split], folder, missing)} {_root_note(ds.shared)}"
+
+
+def require(needed: list[tuple[str, str | None]], purpose: str) -> None:
+    """Raise one UserInputError naming every dataset of `needed` ((name, split or None for the
+    default) pairs) whose files are not in place, with how to get each; sets that `load` would
+    download (downloads allowed) pass.
+
+    For a long job (`oe reproduce`), so a missing outlier or test set is reported before
+    hours of training rather than after. Presence only: checksums are checked by `load`.
+    """
+    wanted: dict[str, list[str]] = {}
+    for name, split in needed:
+        ds = get(name)
+        split = ds.default_split if split is None else split
+        _split_names(ds, split)
+        if split not in wanted.setdefault(name, []):
+            wanted[name].append(split)
+    found = []
+    for name, splits in wanted.items():
+        ds = get(name)
+        splits = [s for s in splits if missing_files(name, s)]
+        if not splits or (_download_missing and ds.downloads):
+            continue
+        missing = list(dict.fromkeys(f for s in splits for f in missing_files(name, s)))
+        found.append((ds, _what_is_missing(ds, splits, dataset_dir(name), missing)))
+    if not found:
+        return
+    notes = " ".join(dict.fromkeys(_root_note(ds.shared) for ds, _ in found))
+    if len(found) == 1:
+        raise UserInputError(f"{purpose}: {found[0][1]} {notes}")
+    listed = " ".join(f"({k}) {text}" for k, (_, text) in enumerate(found, start=1))
+    raise UserInputError(f"{purpose} needs {len(found)} datasets that are not in place: {listed} {notes}")
 
 
 def _downloads_for(ds: Dataset, split: str | None) -> list[Download]:

@@ -208,38 +208,53 @@ def _luma(x: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(x, dtype=np.float32) @ weights)[..., None].astype(np.uint8)
 
 
-def fit_to_shape(images: ImageSet, shape: tuple[int, int, int], source: str | None = None) -> ImageSet:
-    """Match the channel count of a uint8 set to shape (H, W, C); refuse a different H, W.
+def _chain(steps: tuple[Callable[[np.ndarray], np.ndarray], ...], x: np.ndarray) -> np.ndarray:
+    for step in steps:
+        x = step(x)
+    return x
 
-    Grey -> RGB repeats the channel; RGB -> grey uses ITU-R 601 luma. A different height or
-    width is an error rather than a silent resize, because resizing changes the statistics
-    an OOD detector sees; callers resize on purpose with folder:PATH:SIZE or `resize_images`.
+
+def fit_to_shape(images: ImageSet, shape: tuple[int, int, int], source: str | None = None) -> ImageSet:
+    """Match a uint8 set to shape (H, W, C): channels always; height and width for lazy sets.
+
+    Grey -> RGB repeats the channel; RGB -> grey uses ITU-R 601 luma. For an in-memory set a
+    different height or width is an error rather than a silent resize, because resizing
+    changes the statistics an OOD detector sees; callers resize on purpose with
+    folder:PATH:SIZE or `resize_images`. A lazy set (`LazyImages`: 80 Million Tiny Images, a
+    large image folder) cannot be resized up front, and the reference resizes such outliers on
+    the fly (80M Tiny Images to 28x28 grey for MNIST: Resize(28), then luma), so its batches
+    are resized as they are read: `resize_images` (PIL bilinear, covering then centre crop),
+    then the channel conversion. It stays lazy.
     """
     h, w, c = (int(s) for s in shape)
     have_h, have_w, have_c = images.shape
     what = f"data spec {source!r}" if source else f"data set {images.name!r}"
+    lazy = isinstance(images.x, LazyImages)
     if images.normalised and images.shape != (h, w, c):
         raise UserInputError(
             f"{what} was made for shape {images.shape} but the model takes "
             f"{(h, w, c)}; make it again with the model's shape"
         )
-    if (have_h, have_w) != (h, w):
+    if (have_h, have_w) != (h, w) and not lazy:
         raise UserInputError(
             f"{what} has {have_h}x{have_w} images but the model takes {h}x{w}; "
             f"resize them: folder:PATH:{h}x{w} for image folders, or "
             f"outlier_exposure.data.spec.resize_images(x, ({h}, {w})) and save the result"
         )
-    if have_c == c:
-        return images
+    steps = []
+    if (have_h, have_w) != (h, w):  # lazy sets only (refused above otherwise)
+        steps.append(partial(resize_images, size=(h, w)))
     if have_c == 1 and c == 3:
-        convert = partial(np.repeat, repeats=3, axis=-1)
+        steps.append(partial(np.repeat, repeats=3, axis=-1))
     elif have_c == 3 and c == 1:
-        convert = _luma
-    else:
+        steps.append(_luma)
+    elif have_c != c:
         raise UserInputError(f"{what} has {have_c} channels; the model takes {c}")
-    if isinstance(images.x, LazyImages):  # too big to convert at once: convert each batch read
-        return replace(images, x=images.x.map(convert, (h, w, c)))
-    return replace(images, x=convert(images.x))
+    if not steps:
+        return images
+    if lazy:  # too big to convert at once: convert each batch read
+        return replace(images, x=images.x.map(partial(_chain, tuple(steps)), (h, w, c)))
+    return replace(images, x=_chain(tuple(steps), images.x))
 
 
 # ---------------------------------------------------------------------------------------------

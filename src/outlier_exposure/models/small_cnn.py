@@ -12,7 +12,8 @@ It takes any input of at least 8x8 pixels (8x8 reaches the last stage as 2x2). I
 the WRN of the Outlier Exposure paper: conv weights N(0, sqrt(2 / (k * k * out_channels))), BN
 weight 1 and bias 0, linear bias 0. `batchnorm=False` drops the BN layers (the convs get biases):
 a model whose output does not depend on how a batch is split, which the multi-process test uses
-to compare N processes with one.
+to compare N processes with one. `stage_convs` repeats the conv-BN-ReLU of each stage (more
+depth where the maps are small is cheap: the offline CIFAR-10 preset uses (1, 1, 2)).
 """
 
 import math
@@ -38,22 +39,25 @@ class SmallCNN(nn.Module):
     """Small CNN for `num_classes` classes; `features(x)` is (B, 4 * width) (`feature_dim`)."""
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 32,
-                 batchnorm: bool = True):
+                 batchnorm: bool = True, stage_convs: tuple[int, int, int] = (1, 1, 1)):
         super().__init__()
         for name, value in (("num_classes", num_classes), ("in_channels", in_channels),
                             ("width", width)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserInputError(f"SmallCNN {name}={value!r} must be a positive integer.")
+        stage_convs = tuple(stage_convs)
+        if len(stage_convs) != 3 or not all(isinstance(k, int) and k >= 1 for k in stage_convs):
+            raise UserInputError(f"SmallCNN stage_convs={stage_convs!r} must be 3 integers >= 1, "
+                                 "e.g. [1, 1, 2]")
         self.num_classes = num_classes
         self.feature_dim = 4 * width
-        self.body = nn.Sequential(
-            _stage(in_channels, width, batchnorm),
-            nn.MaxPool2d(2),
-            _stage(width, 2 * width, batchnorm),
-            nn.MaxPool2d(2),
-            _stage(2 * width, 4 * width, batchnorm),
-            nn.AdaptiveAvgPool2d(1),
-        )
+        layers, channels = [], in_channels
+        for i, (out, convs) in enumerate(zip((width, 2 * width, 4 * width), stage_convs)):
+            for _ in range(convs):
+                layers.append(_stage(channels, out, batchnorm))
+                channels = out
+            layers.append(nn.MaxPool2d(2) if i < 2 else nn.AdaptiveAvgPool2d(1))
+        self.body = nn.Sequential(*layers)
         self.fc = nn.Linear(4 * width, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

@@ -7,8 +7,9 @@ so little padding is run through the GRU, and every epoch still sees a new order
 shuffles draw from a `torch.Generator`, whose state a checkpoint saves.
 
 Scoring sorts the whole set by length (stable) and batches it in that order (at most 32,768
-padded tokens a batch); the logits come back in the set's own order. With front padding and the last hidden state as the summary, padding
-does change a score a little, so scores are computed in this fixed, data-determined order.
+padded tokens a batch); the logits come back in the set's own order. With front padding and the
+last hidden state as the summary, padding does change a score a little, so scores are computed
+in this fixed, data-determined order.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ TEXT_RECIPES: dict[str, TextPreset] = {p.name: p for p in (
     TextPreset("offline-lm", "WikiText-2 valid (train) / test (eval) LSTM LM; OE on Multi30K "
                "train captions; EWT sentences as OOD", "lm", "wikitext2:valid", "wikitext2:test",
                "multi30k:train", ("ewt",), model="lm-lstm", baseline=TextRecipe(10, 0.002),
-               tune=TextRecipe(5, 0.002), batch_size=20, oe_batch_size=20, lam=0.5, clip=0.25),
+               tune=TextRecipe(5, 0.002), batch_size=20, oe_batch_size=20, lam=0.5, clip=0.25,
+               eval_batch_size=32),
 )}
 DEFAULT_PRESET = {"text": "sst", "lm": "lm"}
 

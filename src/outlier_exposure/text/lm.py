@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import runs
+from ..errors import UserInputError
 from ..losses import oe_loss
 from ..progress import progress_bar
 from ..scores import compute_score
@@ -48,11 +49,13 @@ def stream_ids(data: TextSet, vocab: Vocab) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def batchify(ids: np.ndarray, rows: int) -> torch.Tensor:
+def batchify(ids: np.ndarray, rows: int, what: str = "the corpus") -> torch.Tensor:
     """(rows, n) tensor: the stream cut into `rows` contiguous pieces (the tail is dropped)."""
     n = len(ids) // rows
     if n < 2:
-        raise ValueError(f"a stream of {len(ids)} tokens is too short for {rows} rows")
+        raise UserInputError(
+            f"{what} has {len(ids)} tokens: too few for {rows} rows of at least 2; use more text "
+            "or a smaller --batch-size / --oe-batch-size")
     return torch.from_numpy(ids[: n * rows].reshape(rows, n))
 
 
@@ -114,11 +117,17 @@ def train_lm_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
     if vocab is None:
         vocab = build_vocab(train_set.all_tokens(), max_size=cfg.vocab_size, specials=LM_SPECIALS)
     cfg = replace(cfg, lower=train_set.lower, fix_length=0)
-    data = batchify(stream_ids(train_set, vocab), cfg.batch_size)
+    data = batchify(stream_ids(train_set, vocab), cfg.batch_size, f"--train {cfg.train}")
     oe_data = None
     if cfg.mode != "baseline":
         outliers = load_text(cfg.outliers, role="outliers", purpose="lm", data_root=cfg.data_root)
-        oe_data = batchify(stream_ids(outliers, vocab), cfg.oe_batch_size)
+        oe_data = batchify(stream_ids(outliers, vocab), cfg.oe_batch_size,
+                           f"--outliers {cfg.outliers}")
+        if oe_data.shape[1] <= cfg.bptt:
+            raise UserInputError(
+                f"--outliers {cfg.outliers} gives rows of {oe_data.shape[1]} tokens, not more "
+                f"than one {cfg.bptt}-token segment; use more outlier text or a smaller "
+                "--oe-batch-size")
     if not resume:
         runs.write_json(run_dir / runs.CONFIG, cfg.to_dict())
         runs.write_json(run_dir / runs.ENVIRONMENT, runs.environment(str(dev)))

@@ -60,12 +60,29 @@ class TextSet:
                        labels=None if self.labels is None else self.labels[:n])
 
 
-def _named(spec, role: str, purpose: str, data_root) -> TextSet:
+def _locate_named(spec, role: str, data_root):
+    """(entry, path, layout) of a named spec in `role` (its split: the one named, else the
+    role's for train/test, else the set's default)."""
     entry = named_set(spec.target)
     in_dist = role in ("train", "test")
     split = spec.options.get("split") or (
         role if in_dist and role in entry.splits else entry.default_split)
-    path, layout = locate(entry, split, data_roots(data_root))
+    return (entry, *locate(entry, split, data_roots(data_root)))
+
+
+def check_text_available(spec_text: str, *, role: str, data_root=None) -> None:
+    """Raise the loader's UserInputError (which says how to get the data) when the set a spec
+    names is not on disk, without reading it."""
+    spec = parse_text_spec(spec_text)
+    if spec.kind == "named":
+        _locate_named(spec, role, data_root)
+    elif not Path(spec.target).exists():
+        raise UserInputError(f"text spec {spec_text!r}: {spec.target} does not exist")
+
+
+def _named(spec, role: str, purpose: str, data_root) -> TextSet:
+    entry, path, layout = _locate_named(spec, role, data_root)
+    in_dist = role in ("train", "test")
     texts, labels = layout.reader(path)
     if entry.sentences and purpose != "lm":
         texts = [" ".join(s) for s in wikitext_sentences(texts)]

@@ -1,0 +1,247 @@
+"""A trained run as a detector for new images, with a threshold users can trust.
+
+`fix_detector(RUN, tpr=0.95)` (`oe detector RUN`) scores held-out in-distribution images and
+fixes the threshold t so that a fraction `tpr` of them is accepted: with the n held-out scores
+sorted, t = s_(ceil(tpr * n)) (the ceil(tpr * n)-th smallest), and an image is flagged as an
+anomaly when its score > t. The held-out images are, by default, the run's calibration
+hold-out (`--calibration`; never trained on); a run without one falls back to its test set,
+with a warning: the threshold then saw test data. It writes `RUN/detector.json` (score,
+threshold, requested and achieved TPR, the held-out data, package version, model name, kwargs,
+classes and the sha256 of `model.pt`) and, for Mahalanobis / KNN, `RUN/detector_stats.pt`
+(tensors only).
+
+`load_detector(RUN)` reads them back (`torch.load(weights_only=True)`: no code is unpickled)
+after checking that the package's major version and the run's model are those the threshold
+was fixed for; `det.score(x)` and `det.predict(x)` take uint8 images or file paths
+(`inputs.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from .. import __version__, calibration_split, runs
+from ..data.datasets import load_images, load_labelled
+from ..errors import UserInputError
+from .inputs import read_inputs
+from .module import DEPLOYABLE, STATS, DetectorModule
+
+DETECTOR, STATS_FILE = "detector.json", "detector_stats.pt"
+FORMAT = 1
+
+
+class Prediction(NamedTuple):
+    """Per image: predicted class index, anomaly score (higher = more anomalous), flag."""
+
+    label: np.ndarray | int
+    score: np.ndarray | float
+    is_anomaly: np.ndarray | bool
+
+
+def threshold_at_tpr(scores: np.ndarray, tpr: float) -> float:
+    """The smallest threshold t with mean(scores <= t) >= tpr: the ceil(tpr * n)-th smallest."""
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    return float(s[max(1, math.ceil(tpr * len(s) - 1e-9)) - 1])
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _major(version: str | None) -> str | None:
+    return None if not version else str(version).split(".")[0]
+
+
+def _run_batches(module: DetectorModule, images: np.ndarray, device, batch_size: int = 256):
+    labels, scores, flags = [], [], []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+            a, b, c = module(x)
+            labels.append(a.cpu())
+            scores.append(b.cpu())
+            flags.append(c.cpu())
+    return torch.cat(labels).numpy(), torch.cat(scores).numpy(), torch.cat(flags).numpy()
+
+
+class Detector:
+    """A run's model, score and threshold: `score(x)`, `predict(x)`; `module` is the
+    `DetectorModule` (what `oe export` traces)."""
+
+    def __init__(self, module: DetectorModule, info: dict, device="cpu"):
+        self.module, self.info, self.device = module.to(device).eval(), info, torch.device(device)
+
+    @property
+    def threshold(self) -> float:
+        return self.info["threshold"]
+
+    @property
+    def score_name(self) -> str:
+        return self.info["score"]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.info["image_shape"])
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self.info.get("classes")
+
+    def _apply(self, x):
+        images, names, single = read_inputs(x, self.image_shape)
+        return _run_batches(self.module, images, self.device), names, single
+
+    def score(self, x) -> np.ndarray:
+        """Anomaly scores (float32, higher = more anomalous), one per image."""
+        (_, scores, _), _, _ = self._apply(x)
+        return scores
+
+    def predict(self, x) -> Prediction:
+        """(class, score, is_anomaly): arrays for several images, scalars for one."""
+        (labels, scores, flags), _, single = self._apply(x)
+        if single:
+            return Prediction(int(labels[0]), float(scores[0]), bool(flags[0]))
+        return Prediction(labels, scores, flags)
+
+    def predict_named(self, x) -> tuple[Prediction, list[str]]:
+        """`predict` for several images, with the name of each (its path or SOURCE[i])."""
+        (labels, scores, flags), names, _ = self._apply(x)
+        return Prediction(labels, scores, flags), names
+
+
+def _holdout(run_dir: Path, cfg, spec: str | None, log):
+    """(held-out in-distribution images, their description)."""
+    if spec:
+        images = load_images(spec, cfg.image_shape, seed=cfg.seed, role="--holdout")
+        if images.normalised:
+            raise UserInputError(f"--holdout {spec} is synthetic noise; name held-out "
+                                 "in-distribution images")
+        return images, spec
+    if (run_dir / calibration_split.SPLIT_FILE).exists():
+        train = load_labelled(cfg.train, cfg.image_shape, seed=cfg.seed, role="--train")
+        held = calibration_split.load_split(run_dir, len(train))
+        return calibration_split.subset(train, held), f"calibration hold-out of {cfg.train}"
+    log(f"warning: {run_dir} has no calibration hold-out (train it with --calibration); the "
+        f"threshold is fixed on its test set {cfg.test}, so test results seen after it are no "
+        "longer held out. Name held-out images with --holdout SPEC to avoid this.")
+    return load_labelled(cfg.test, cfg.image_shape, seed=cfg.seed, role="test set"), cfg.test
+
+
+def _stats(score: str, model, cfg, run_dir: Path, device, k: int) -> dict[str, torch.Tensor]:
+    if score not in STATS:
+        return {}
+    from ..posthoc.run_data import fit_scorers
+
+    scorer = fit_scorers([score], model, cfg, run_dir, device, options={"knn_k": k},
+                         log=lambda *_: None)[score]
+    if score == "knn":
+        return {"bank": scorer.bank.contiguous()}
+    return {"means": scorer.means.contiguous(), "precision": scorer.precision.contiguous()}
+
+
+def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 0.95,
+                 holdout: str | None = None, knn_k: int = 50, device: str | None = "cpu",
+                 log=print) -> dict:
+    """Fix the threshold of RUN's detector at `tpr` on held-out in-distribution images; write
+    RUN/detector.json (and detector_stats.pt); return its contents."""
+    from ..evaluate import default_score, load_trained_model
+    from ..train import resolve_device
+
+    run_dir = Path(run_dir)
+    if not 0 < tpr <= 1:
+        raise UserInputError(f"--tpr {tpr} must be in (0, 1], e.g. 0.95 (95% of in-distribution "
+                             "images accepted)")
+    dev = resolve_device(device)
+    model, cfg = load_trained_model(run_dir, dev)
+    score = score or default_score(cfg)
+    if score not in DEPLOYABLE:
+        hint = " (it needs input gradients for every image)" if score == "odin" else ""
+        raise UserInputError(f"--score {score} cannot be deployed{hint}; choose one of "
+                             f"{', '.join(DEPLOYABLE)}")
+    stats = _stats(score, model, cfg, run_dir, dev, knn_k)
+    images, described = _holdout(run_dir, cfg, holdout, log)
+    module = DetectorModule(model, cfg.mean, cfg.std, score, stats=stats, k=knn_k).to(dev)
+    _, held_scores, _ = _run_batches(module, np.asarray(images.x), dev, cfg.eval_batch_size)
+    threshold = threshold_at_tpr(held_scores, tpr)
+    info = {
+        "format": FORMAT,
+        "score": score,
+        "threshold": threshold,
+        "tpr": tpr,
+        "tpr_achieved": float(np.mean(held_scores <= threshold)),
+        "holdout": described,
+        "n_holdout": int(len(images)),
+        "package_version": __version__,
+        "run": str(run_dir),
+        "model": cfg.model,
+        "model_kwargs": cfg.model_kwargs,
+        "num_classes": cfg.num_classes,
+        "classes": images.classes,
+        "image_shape": list(cfg.image_shape),
+        "mean": list(cfg.mean),
+        "std": list(cfg.std),
+        "model_sha256": file_sha256(run_dir / runs.MODEL),
+        "k": knn_k if score == "knn" else None,
+        "stats": STATS_FILE if stats else None,
+    }
+    if stats:
+        runs.save_torch(run_dir / STATS_FILE, {k: v.cpu() for k, v in stats.items()})
+    runs.write_json(run_dir / DETECTOR, info)
+    return info
+
+
+def load_detector(run_dir: str | Path, device: str | None = "cpu") -> Detector:
+    """The detector `oe detector` fixed for RUN (see the module docstring)."""
+    from ..evaluate import load_trained_model
+    from ..train import resolve_device
+
+    run_dir = Path(run_dir)
+    path = run_dir / DETECTOR
+    if not path.exists():
+        raise UserInputError(f"{run_dir} has no {DETECTOR}: fix its threshold first with "
+                             f"`oe detector {run_dir}`")
+    try:
+        info = json.loads(path.read_text())
+        score, threshold = info["score"], float(info["threshold"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise UserInputError(f"{path} is not a detector file ({exc}); rerun `oe detector {run_dir}`") from None
+    env = _environment(run_dir)
+    for what, version in (("the detector", info.get("package_version")),
+                          ("the run", env.get("outlier_exposure"))):
+        if version and _major(version) != _major(__version__):
+            raise UserInputError(
+                f"{what} in {run_dir} was made with outlier_exposure {version}, this is "
+                f"{__version__} (another major version): retrain the run or install "
+                f"outlier_exposure {_major(version)}.x")
+    dev = resolve_device(device)
+    model, cfg = load_trained_model(run_dir, dev)
+    recorded = (info.get("model"), info.get("model_kwargs"), info.get("num_classes"))
+    if recorded != (cfg.model, cfg.model_kwargs, cfg.num_classes) or \
+            info.get("model_sha256") != file_sha256(run_dir / runs.MODEL):
+        raise UserInputError(
+            f"{path} was fixed for another model ({recorded[0]} {recorded[1]}, "
+            f"{recorded[2]} classes, model.pt sha256 {str(info.get('model_sha256'))[:12]}) than "
+            f"{run_dir} now holds: rerun `oe detector {run_dir}`")
+    stats = runs.load_torch(run_dir / STATS_FILE) if score in STATS else None
+    module = DetectorModule(model, cfg.mean, cfg.std, score, threshold, stats=stats,
+                            k=info.get("k") or 0)
+    return Detector(module, info, dev)
+
+
+def _environment(run_dir: Path) -> dict:
+    path = run_dir / runs.ENVIRONMENT
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:
+        return {}
