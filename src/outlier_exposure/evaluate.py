@@ -136,36 +136,14 @@ def predict_outputs(model, images: ImageSet, cfg: RunConfig, device, batch_size:
     return torch.cat(logits), torch.cat(feats)
 
 
-def evaluate_run(
-    run_dir: str | Path,
-    ood: list[str] | None = None,
-    *,
-    score: str | None = None,
-    draws: int = 10,
-    ratio: int = 5,
-    recall: float = 0.95,
-    positive: str = "ood",
-    rule: str = "closest",
-    seed: int = 1,
-    device: str | None = "auto",
-    precision: str = "fp32",
-    write: bool = True,
-    scores: list[str] | None = None,
-    score_options: dict | None = None,
-    log=None,
-) -> dict:
+def evaluate_run(run_dir: str | Path, ood: list[str] | None = None, **options) -> dict:
     """Run the protocol on a trained run; write results.{json,csv,md} there; return the results.
 
-    `score` (default: `default_score`, MSP or energy for an energy fine-tune) names the anomaly
-    score; `scores` names several, evaluated in one pass (`evaluate_scores`): the returned
-    results and `results.json` are then the first score's. `score_options` configure post-hoc
-    scores (`posthoc.run_data.fit_scorers`). `precision` (fp32 | bf16 | fp16) autocasts the
-    model's forward passes."""
-    found = evaluate_scores(run_dir, ood, scores=scores, score=score, draws=draws, ratio=ratio,
-                            recall=recall, positive=positive, rule=rule, seed=seed,
-                            device=device, precision=precision, write=write,
-                            score_options=score_options, log=log)
-    return next(iter(found.values()))
+    Takes the options of `evaluate_scores` (score, draws, ratio, recall, positive, rule, seed,
+    device, precision, write, scores, score_options, log). `score` (default: MSP, or energy for
+    an energy fine-tune) names the anomaly score; with `scores` naming several, all are
+    evaluated in one pass and the first one's results are returned (and are `results.json`)."""
+    return next(iter(evaluate_scores(run_dir, ood, **options).values()))
 
 
 def evaluate_scores(
