@@ -37,7 +37,7 @@ from ..tables import write_results
 from ..train import resolve_device
 from .config import TextConfig, load_text_config
 from .fit import fit
-from .runio import baseline_of, build_text_model, save_vocab
+from .runio import baseline_of, start_text_run
 from .sets import TextSet, load_text
 from .vocab import LM_SPECIALS, Vocab, build_vocab
 
@@ -128,16 +128,7 @@ def train_lm_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
                 f"--outliers {cfg.outliers} gives rows of {oe_data.shape[1]} tokens, not more "
                 f"than one {cfg.bptt}-token segment; use more outlier text or a smaller "
                 "--oe-batch-size")
-    if not resume:
-        runs.write_json(run_dir / runs.CONFIG, cfg.to_dict())
-        runs.write_json(run_dir / runs.ENVIRONMENT, runs.environment(str(dev)))
-        save_vocab(run_dir, vocab)
-
-    torch.manual_seed(cfg.seed)
-    model = build_text_model(cfg, vocab)
-    if init is not None:
-        model.load_state_dict(init)
-    model.to(dev)
+    model = start_text_run(run_dir, cfg, vocab, init, dev, resume)
     generators: dict[str, torch.Generator] = {}  # segment order is fixed; dropout uses torch's RNG
     starts = segment_starts(data.shape[1], cfg.bptt)
 

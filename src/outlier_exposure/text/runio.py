@@ -43,6 +43,21 @@ def build_text_model(cfg: TextConfig, vocab: Vocab) -> torch.nn.Module:
     return create_text_model(cfg.model, len(vocab), cfg.num_classes, **kwargs)
 
 
+def start_text_run(run_dir: Path, cfg: TextConfig, vocab: Vocab, init: dict | None,
+                   device, resume: bool) -> torch.nn.Module:
+    """Write a new run's files (config, environment, vocabulary) and build its model on
+    `device`: seeded, from the baseline's weights `init` when fine-tuning."""
+    if not resume:
+        runs.write_json(run_dir / runs.CONFIG, cfg.to_dict())
+        runs.write_json(run_dir / runs.ENVIRONMENT, runs.environment(str(device)))
+        save_vocab(run_dir, vocab)
+    torch.manual_seed(cfg.seed)
+    model = build_text_model(cfg, vocab)
+    if init is not None:
+        model.load_state_dict(init)
+    return model.to(device)
+
+
 def load_trained_text_model(run_dir: Path, device) -> tuple[torch.nn.Module, TextConfig, Vocab]:
     cfg = load_text_config(run_dir)
     vocab = load_vocab(run_dir)

@@ -22,7 +22,7 @@ from ..train import resolve_device
 from .batches import bucket_batches, to_batch
 from .config import TextConfig, load_text_config
 from .fit import fit
-from .runio import baseline_of, build_text_model, save_vocab
+from .runio import baseline_of, start_text_run
 from .sets import load_labelled_text, load_text
 from .vocab import build_vocab
 
@@ -57,16 +57,7 @@ def train_text_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False
     x_out = None
     if cfg.mode != "baseline":
         x_out = load_text(cfg.outliers, role="outliers", data_root=cfg.data_root).encode(vocab)
-    if not resume:
-        runs.write_json(run_dir / runs.CONFIG, cfg.to_dict())
-        runs.write_json(run_dir / runs.ENVIRONMENT, runs.environment(str(dev)))
-        save_vocab(run_dir, vocab)
-
-    torch.manual_seed(cfg.seed)
-    model = build_text_model(cfg, vocab)
-    if init is not None:
-        model.load_state_dict(init)
-    model.to(dev)
+    model = start_text_run(run_dir, cfg, vocab, init, dev, resume)
     generators = {"order": torch.Generator().manual_seed(cfg.seed),
                   "outliers": torch.Generator().manual_seed(cfg.seed + 2)}
     lengths = [len(s) for s in x]
