@@ -180,3 +180,15 @@ def test_public_api_train_finetune_evaluate(tmp_path, digits_npz):
                         progress=False)
     results = oe.evaluate(tuned, ["noise:gaussian"], draws=2)
     assert results["mode"] == "oe-tune" and set(results["ood"]) == {"gaussian"}
+
+
+def test_run_files_get_the_mode_of_an_ordinary_file(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        runs.write_json(tmp_path / "r.json", {"a": 1})
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644  # mkstemp alone gives 0600
+    assert json.loads((tmp_path / "r.json").read_text()) == {"a": 1}
