@@ -183,8 +183,6 @@ def test_public_api_train_finetune_evaluate(tmp_path, digits_npz):
 
 
 def test_run_files_get_the_mode_of_an_ordinary_file(tmp_path):
-    import os
-
     mask = os.umask(0o022)
     try:
         runs.write_json(tmp_path / "r.json", {"a": 1})

@@ -135,7 +135,6 @@ def expected_calibration_error(confidence, correct, n_bins: int = ECE_BINS) -> f
     c, y = check_inputs(confidence, correct)
     # Bin k holds (k/B, (k+1)/B]; ceil maps an upper edge to its own bin, c = 0 goes to bin 0.
     index = np.clip(np.ceil(c * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
-    count = np.bincount(index, minlength=n_bins)
     gap = np.abs(np.bincount(index, weights=c, minlength=n_bins)
                  - np.bincount(index, weights=y, minlength=n_bins))
     # sum_b |b|/n |conf_b - acc_b| = sum_b |sum_b c - sum_b y| / n
