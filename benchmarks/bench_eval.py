@@ -19,9 +19,9 @@ import time
 import numpy as np
 import torch
 
-from outlier_exposure.config import config_from_preset
+from outlier_exposure.training.config import config_from_preset
 from outlier_exposure.data.sources import ImageSet
-from outlier_exposure.evaluate import predict_logits
+from outlier_exposure.evaluation.protocol import predict_logits
 from outlier_exposure.models import create_model
 from outlier_exposure.scores import compute_score
 

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from outlier_exposure.data.tinyimages import RECORD_BYTES, RecordImages
+from outlier_exposure.data.formats.tinyimages import RECORD_BYTES, RecordImages
 
 
 def write_file(path: str, n_records: int, seed: int) -> None:

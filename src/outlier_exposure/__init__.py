@@ -8,16 +8,40 @@ Hendrycks, Mazeika, Dietterich, "Deep Anomaly Detection with Outlier Exposure", 
     results = oe.evaluate("runs/oe", ["noise:gaussian", "lfw-faces"])
     det = oe.load_detector("runs/oe")    # after `oe detector runs/oe`
     label, score, is_anomaly = det.predict("photo.png")
+
+The public API only. Names load on first use (PEP 562), so `import outlier_exposure` (and
+`oe --help`) does not import PyTorch.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from .api import evaluate, finetune, train  # noqa: E402
-from .deploy import load_detector  # noqa: E402
-from .losses import oe_loss  # noqa: E402
-from .metrics import detection_metrics  # noqa: E402
-from .models import create_model  # noqa: E402
-from .scores import compute_score  # noqa: E402
+import importlib
 
-__all__ = ["train", "finetune", "evaluate", "load_detector", "oe_loss", "detection_metrics", "create_model",
-           "compute_score", "__version__"]
+from ._version import __version__
+
+# public name -> module that defines it
+_PUBLIC = {
+    "train": ".experiments.api",
+    "finetune": ".experiments.api",
+    "evaluate": ".experiments.api",
+    "load_detector": ".deploy",
+    "oe_loss": ".losses",
+    "detection_metrics": ".metrics",
+    "create_model": ".models",
+    "compute_score": ".scores",
+}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])
+
+
+__all__ = [*_PUBLIC, "__version__"]

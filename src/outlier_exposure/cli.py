@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from ._version import __version__
 from .commands import COMMANDS
 from .commands._common import SPEC_HELP
 
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data.registry import data_settings
+    from .data.catalog.registry import data_settings
     from .errors import UserInputError
 
     args = build_parser().parse_args(argv)

@@ -27,8 +27,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..calibration import calibrate_run
-    from ..calibration_report import calibration_text
+    from ..calibration.protocol import calibrate_run
+    from ..calibration.report import calibration_text
 
     results = calibrate_run(args.run, args.ood, mode=args.mode, rescale=args.rescale,
                             draws=args.draws, ratio=args.ratio, seed=args.seed, tune=args.tune,

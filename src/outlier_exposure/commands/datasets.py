@@ -17,8 +17,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..data import registry
-    from ..data.inventory import inventory, inventory_text
+    from ..data.catalog import registry
+    from ..data.catalog.inventory import inventory, inventory_text
 
     for item in args.download_names or []:
         name, _, split = item.partition(":")

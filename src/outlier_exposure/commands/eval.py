@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..text import cli as text_cli
+from . import _text as text_cli
 from ._common import add_data_flags, add_metric_flags, add_parser
 
 
@@ -41,9 +41,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..evaluate import evaluate_scores
-    from ..score_tables import scores_summary
-    from ..tables import results_text
+    from ..evaluation.protocol import evaluate_scores
+    from ..evaluation.results import results_text, scores_summary
 
     if text_cli.is_text_eval(args):
         if args.score and len(args.score) > 1:

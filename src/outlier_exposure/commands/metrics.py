@@ -32,7 +32,7 @@ def run(args) -> int:
         raise UserInputError("give either IN_SCORES OUT_SCORES (detection) or --calibration CONF "
                              "CORRECT, not both")
     if args.calibration:
-        from ..calibration_metrics import calibration_metrics, check_inputs
+        from ..calibration.metrics import calibration_metrics, check_inputs
 
         conf_path, correct_path = args.calibration
         conf, correct = read_scores(conf_path), read_scores(correct_path)

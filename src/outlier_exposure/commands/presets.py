@@ -10,7 +10,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..presets import PRESETS
+    from ..training.presets import PRESETS
 
     for p in PRESETS.values():
         print(f"{p.name:18s} {p.description}")

@@ -18,8 +18,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..pipeline import baseline_then_oe
-    from ..tables import comparison_text
+    from ..experiments.pipeline import baseline_then_oe
+    from ..evaluation.results import comparison_text
 
     started = time.perf_counter()
     print("Outlier Exposure quickstart (offline): scikit-learn digits as in-distribution,\n"
@@ -34,7 +34,7 @@ def run(args) -> int:
     out = Path(args.out)
     print(f"written: {out / 'results.json'}, {out / 'results.md'}, run folders {out / 'baseline'} "
           f"and {out / 'oe'}")
-    from ..report import write_report
+    from ..reporting.report import write_report
 
     report = write_report([out], out / "report")
     print(f"report with figures: {report.markdown}")

@@ -20,7 +20,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..report import write_report
+    from ..reporting.report import write_report
 
     rep = write_report(args.runs, args.out, labels=args.labels, latex=args.latex,
                        with_figures=not args.no_figures)

@@ -36,14 +36,15 @@ def register(sub) -> None:
 
 def _set_data_root(path: str | None) -> None:
     if path:
-        from ..data import registry
+        from ..data.catalog import registry
 
         registry.set_data_root(path)
 
 
 def run(args) -> int:
-    from ..reproduce import (calibration_with_reference, comparison_with_reference,
-                             reproduce, reproduce_calibration)
+    from ..experiments.reproduce import (
+        calibration_with_reference, comparison_with_reference, reproduce, reproduce_calibration,
+    )
 
     started = time.perf_counter()
     out = Path(args.out or f"runs/{args.preset}")
@@ -85,7 +86,7 @@ def _print_text_notes(results: dict) -> None:
 
 def _text_presets() -> dict:
     try:
-        from ..text import TEXT_PRESETS
+        from ..experiments.text import TEXT_PRESETS
     except ImportError:
         return {}
     return TEXT_PRESETS

@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..deploy import load_detector
-    from ..runs import write_text
+    from ..training.runs import write_text
 
     out = Path(args.out)
     if out.exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..text import cli as text_cli
+from . import _text as text_cli
 from ._common import add_parser, add_training_flags, model_overrides, training_overrides
 
 
@@ -28,10 +28,10 @@ def register(sub) -> None:
 def run(args) -> int:
     if text_cli.is_text_train(args):  # --task text|lm, a text spec or a text preset
         return text_cli.run_train(args)
-    from ..calibration_split import resolve_rule
-    from ..config import config_from_preset
-    from ..runs import load_config
-    from ..train import train_run
+    from ..training.holdout import resolve_rule
+    from ..training.config import config_from_preset
+    from ..training.runs import load_config
+    from ..training.loop import train_run
 
     if args.resume:
         cfg = load_config(Path(args.out))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..text import cli as text_cli
+from . import _text as text_cli
 from ._common import add_parser, add_training_flags, training_overrides
 
 
@@ -28,9 +28,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..pipeline import tune_config
-    from ..runs import load_config
-    from ..train import train_run
+    from ..experiments.pipeline import tune_config
+    from ..training.runs import load_config
+    from ..training.loop import train_run
 
     if text_cli.is_text_tune(args):  # the baseline (or --resume run) is a text run
         if args.loss not in (None, "oe"):

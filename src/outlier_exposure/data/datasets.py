@@ -13,8 +13,8 @@ import numpy as np
 
 from ..errors import UserInputError
 from .modifiers import apply_modifiers, split_modifiers
-from .offline import OFFLINE_SETS
-from .registry import LiveBuiltins
+from .catalog.offline import OFFLINE_SETS
+from .catalog.registry import LiveBuiltins
 from .sources import ImageSet
 from .spec import load_spec
 from .validation import is_validation_spec, load_validation

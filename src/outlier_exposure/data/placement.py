@@ -18,7 +18,7 @@ import torch
 
 from ..errors import UserInputError
 from .batches import OutlierStream, to_device_tensor
-from .lazy import LazyImages
+from .formats.lazy import LazyImages
 from .sources import ImageSet
 
 # Keep at least this fraction of free GPU memory for the model when placing data there.

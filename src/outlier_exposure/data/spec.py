@@ -39,7 +39,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from outlier_exposure.data.lazy import LazyImages
+from .formats.lazy import LazyImages
 from outlier_exposure.data.sources import (
     NOISE_KINDS,
     ImageSet,
@@ -203,9 +203,12 @@ def resize_images(x: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
 
 
 def _luma(x: np.ndarray) -> np.ndarray:
-    """RGB -> grey with the ITU-R 601 luma weights (as PIL's convert("L")), rounded to uint8."""
-    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return np.rint(np.asarray(x, dtype=np.float32) @ weights)[..., None].astype(np.uint8)
+    """RGB -> grey with the ITU-R 601 luma weights (0.299, 0.587, 0.114), rounded half to even.
+
+    In integers (thousandths), so that the result is exact: float32 weights made a pixel whose
+    exact luma is k + 0.5 round up or down depending on the BLAS summation order."""
+    thousandths = np.asarray(x, dtype=np.int64) @ np.array([299, 587, 114], dtype=np.int64)
+    return np.rint(thousandths / 1000)[..., None].astype(np.uint8)
 
 
 def _chain(steps: tuple[Callable[[np.ndarray], np.ndarray], ...], x: np.ndarray) -> np.ndarray:

@@ -27,7 +27,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .. import __version__, calibration_split, runs
+from .._version import __version__
+from ..training import holdout as calibration_split, runs
 from ..data.datasets import load_images, load_labelled
 from ..errors import UserInputError
 from .inputs import read_inputs
@@ -141,7 +142,7 @@ def _holdout(run_dir: Path, cfg, spec: str | None, log):
 def _stats(score: str, model, cfg, run_dir: Path, device, k: int) -> dict[str, torch.Tensor]:
     if score not in STATS:
         return {}
-    from ..posthoc.run_data import fit_scorers
+    from ..evaluation.posthoc.run_data import fit_scorers
 
     scorer = fit_scorers([score], model, cfg, run_dir, device, options={"knn_k": k},
                          log=lambda *_: None)[score]
@@ -155,8 +156,8 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
                  log=print) -> dict:
     """Fix the threshold of RUN's detector at `tpr` on held-out in-distribution images; write
     RUN/detector.json (and detector_stats.pt); return its contents."""
-    from ..evaluate import default_score, load_trained_model
-    from ..train import resolve_device
+    from ..evaluation.protocol import default_score, load_trained_model
+    from ..training.loop import resolve_device
 
     run_dir = Path(run_dir)
     if not 0 < tpr <= 1:
@@ -203,8 +204,8 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
 
 def load_detector(run_dir: str | Path, device: str | None = "cpu") -> Detector:
     """The detector `oe detector` fixed for RUN (see the module docstring)."""
-    from ..evaluate import load_trained_model
-    from ..train import resolve_device
+    from ..evaluation.protocol import load_trained_model
+    from ..training.loop import resolve_device
 
     run_dir = Path(run_dir)
     path = run_dir / DETECTOR

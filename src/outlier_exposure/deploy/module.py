@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..posthoc import classifier_head
-from ..posthoc.knn import kth_neighbour_distance
-from ..posthoc.mahalanobis import squared_distances
+from ..evaluation.posthoc import classifier_head
+from ..evaluation.posthoc.knn import kth_neighbour_distance
+from ..evaluation.posthoc.mahalanobis import squared_distances
 from ..scores import SCORES
 
 DEPLOYABLE = tuple(SCORES) + ("mahalanobis", "knn")

@@ -19,11 +19,11 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserInputError
-from ..evaluate import METRICS, plan_draws, protocol_metrics
+from ..evaluation.protocol import METRICS, plan_draws, protocol_metrics
 from ..metrics import detection_metrics
 from ..scores import compute_score
-from ..tables import write_results
-from ..train import resolve_device
+from ..evaluation.results import write_results
+from ..training.loop import resolve_device
 from .batches import predict_logits
 from .config import TextConfig
 from .runio import load_trained_text_model

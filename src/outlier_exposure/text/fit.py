@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from .. import runs
+from ..training import runs
 from ..errors import UserInputError
 from .config import TextConfig
 

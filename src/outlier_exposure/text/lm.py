@@ -28,13 +28,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import runs
+from ..training import runs
 from ..errors import UserInputError
 from ..losses import oe_loss
-from ..progress import progress_bar
+from ..training.progress import progress_bar
 from ..scores import compute_score
-from ..tables import write_results
-from ..train import resolve_device
+from ..evaluation.results import write_results
+from ..training.loop import resolve_device
 from .config import TextConfig, load_text_config
 from .fit import fit
 from .runio import baseline_of, start_text_run

@@ -280,7 +280,7 @@ def data_roots(explicit: str | Path | None = None) -> list[Path]:
         if not root.is_dir():
             raise UserInputError(f"--data-root {root} is not a folder")
         return [root]
-    from ..data.registry import data_root
+    from ..data.catalog.registry import data_root
 
     roots = []
     for root in (data_root(shared=True), data_root(shared=False)):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .. import runs
+from ..training import runs
 from ..errors import UserInputError
 from .config import TextConfig, load_text_config
 from .models import LM_MODELS, create_text_model

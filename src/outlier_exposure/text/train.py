@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from .. import runs
+from ..training import runs
 from ..losses import oe_loss
-from ..progress import progress_bar
-from ..train import resolve_device
+from ..training.progress import progress_bar
+from ..training.loop import resolve_device
 from .batches import bucket_batches, to_batch
 from .config import TextConfig, load_text_config
 from .fit import fit

@@ -1,0 +1,110 @@
+"""Lazy image arrays: (N, H, W, C) uint8 sets read batch by batch, never whole.
+
+An `ImageSet` normally holds a numpy array (or memmap). A set too big for memory, such as the
+80 Million Tiny Images file (79,302,017 x 3072 bytes = 244 GB), is held instead as a
+`LazyImages`: it has `len`, `shape`, `ndim` and `dtype` like an array, and indexing it
+(`x[i]`, `x[a:b]`, `x[index_array]`) reads just those images and returns a numpy array. Code
+that only indexes (the evaluation protocol, the outlier stream) works on it unchanged.
+
+Turning the whole set into an array (`np.asarray(x)`) is allowed up to
+`MATERIALISE_LIMIT_BYTES`, so small files behave like arrays everywhere; beyond it, it is an
+error naming the set, since reading it would exhaust memory.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ...errors import UserInputError
+
+MATERIALISE_LIMIT_BYTES = 8 * 2**30
+
+
+def positions(key, n: int) -> np.ndarray | int:
+    """Normalise an index into 0..n-1: an int stays an int; a slice, an integer array or a
+    boolean mask becomes a 1-D int64 array. Negative indices count from the end (numpy's rule).
+    """
+    if isinstance(key, (int, np.integer)):
+        k = int(key)
+        if not -n <= k < n:
+            raise IndexError(f"index {k} is out of range for {n} images")
+        return k + n if k < 0 else k
+    if isinstance(key, slice):
+        return np.arange(*key.indices(n), dtype=np.int64)
+    idx = np.asarray(key)  # also takes CPU torch tensors and lists
+    if idx.dtype == bool:
+        if idx.shape != (n,):
+            raise IndexError(f"boolean index of shape {idx.shape} does not match {n} images")
+        return np.flatnonzero(idx)
+    if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
+        raise IndexError(
+            f"images are indexed by an int, a slice or a 1-D integer array, got {idx.dtype} {idx.shape}"
+        )
+    idx = idx.astype(np.int64, copy=False)
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"index out of range for {n} images: {idx.min()}..{idx.max()}")
+    return np.where(idx < 0, idx + n, idx)
+
+
+class LazyImages:
+    """Base of the lazy (N, H, W, C) uint8 arrays. Subclasses set `_len`, `_image_shape` and
+    implement `_gather(idx) -> (B, H, W, C) uint8` for a 1-D int64 array of positions."""
+
+    _len: int
+    _image_shape: tuple[int, int, int]
+    name: str = "lazy images"
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def _gather(self, idx: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self._len
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self._len, *self._image_shape)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __getitem__(self, key) -> np.ndarray:
+        idx = positions(key, self._len)
+        if isinstance(idx, int):
+            return self._gather(np.array([idx], dtype=np.int64))[0]
+        return self._gather(idx)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if self.nbytes > MATERIALISE_LIMIT_BYTES:
+            raise UserInputError(
+                f"{self.name} holds {self.nbytes / 2**30:.1f} GiB of pixels: too much to read into "
+                f"memory at once (limit {MATERIALISE_LIMIT_BYTES / 2**30:.0f} GiB); index it in "
+                "batches (x[idx]) instead"
+            )
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def map(self, fn: Callable[[np.ndarray], np.ndarray],
+            image_shape: tuple[int, int, int]) -> "MappedImages":
+        """A lazy view whose batches are `fn(batch)`; `fn` maps (B, H, W, C) to (B, *image_shape)."""
+        return MappedImages(self, fn, image_shape)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, shape={self.shape})"
+
+
+class MappedImages(LazyImages):
+    """`base` with a batch function applied on read (e.g. RGB -> grey), still lazy."""
+
+    def __init__(self, base: LazyImages, fn: Callable[[np.ndarray], np.ndarray],
+                 image_shape: tuple[int, int, int]):
+        self.base, self.fn = base, fn
+        self._len, self._image_shape = len(base), tuple(int(s) for s in image_shape)
+        self.name = base.name
+
+    def _gather(self, idx: np.ndarray) -> np.ndarray:
+        return self.fn(self.base[idx])

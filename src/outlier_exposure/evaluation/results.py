@@ -1,0 +1,128 @@
+"""Tables of results: console text, Markdown, CSV. Results hold fractions; tables show percent."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from ..formatting import markdown_table, pct, text_table
+from ..training import runs
+
+
+def fpr_label(results: dict) -> str:
+    """'FPR95' for results at 95% recall (the reference's default when the level is missing)."""
+    return f"FPR{round(100 * results.get('recall_level', 0.95))}"
+
+
+def _with_std(row: dict, key: str) -> str:
+    return f"{pct(row[key])} ± {pct(row[key + '_std'])}"
+
+
+def result_rows(results: dict, group: str = "ood") -> list[list[str]]:
+    """Rows of one group of sets, "ood" (then "Mean") or "validation" (then "Mean (validation)")."""
+    rows = [[name, _with_std(r, "fpr"), _with_std(r, "auroc"), _with_std(r, "aupr")]
+            for name, r in results[group].items()]
+    mean = results["mean"] if group == "ood" else results.get(f"{group}_mean")
+    if mean:
+        label = "Mean" if group == "ood" else f"Mean ({group})"
+        rows.append([label, pct(mean["fpr"]), pct(mean["auroc"]), pct(mean["aupr"])])
+    return rows
+
+
+def _headline(results: dict) -> str:
+    return (
+        f"{results['in_dist']} | model {results['model']} ({results.get('mode', '?')}) | score "
+        f"{results['score']} | positive class: {results['positive']} | FPR rule: "
+        f"{results['rule']} | {results['draws']} draws at OOD:ID = 1:{results['ratio']}"
+    )
+
+
+def results_text(results: dict, markdown: bool = False) -> str:
+    header = ["OOD set", fpr_label(results), "AUROC", "AUPR"]
+    table = (markdown_table if markdown else text_table)(header, result_rows(results))
+    lines = [_headline(results), f"Test error: {pct(results['test_error'])}%"]
+    ed = results.get("error_detection")
+    if ed:
+        lines.append(
+            f"Error detection (MSP, mistakes positive): {fpr_label(results)} {pct(ed['fpr'])}"
+            f"  AUROC {pct(ed['auroc'])}  AUPR {pct(ed['aupr'])}"
+        )
+    if results.get("validation"):  # below the headline mean, never part of it
+        table += ("\nValidation sets (not in the mean above):\n" + ("\n" if markdown else "")
+                  + (markdown_table if markdown else text_table)(
+                      ["Validation set"] + header[1:], result_rows(results, "validation")))
+    sep = "\n\n" if markdown else "\n"
+    return sep.join(lines) + "\n\n" + table
+
+
+def results_csv(results: dict) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["ood_set", "fpr", "fpr_std", "auroc", "auroc_std", "aupr", "aupr_std"])
+    # The OOD sets and the headline mean, then the validation sets ("val:...") and their mean.
+    for group, mean_label in (("ood", "mean"), ("validation", "validation_mean")):
+        for name, r in results.get(group, {}).items():
+            writer.writerow([name] + [f"{r[k]:.6f}" for k in
+                                      ("fpr", "fpr_std", "auroc", "auroc_std", "aupr", "aupr_std")])
+        m = results.get(mean_label)
+        if m:
+            writer.writerow([mean_label, f"{m['fpr']:.6f}", "", f"{m['auroc']:.6f}", "",
+                             f"{m['aupr']:.6f}", ""])
+    return buffer.getvalue()
+
+
+def write_results(run_dir: Path, results: dict) -> None:
+    run_dir = Path(run_dir)
+    runs.write_json(run_dir / "results.json", results)
+    runs.write_text(run_dir / "results.csv", results_csv(results))
+    runs.write_text(run_dir / "results.md", results_text(results, markdown=True))
+
+
+def comparison_text(named: dict[str, dict], markdown: bool = False) -> str:
+    """Runs side by side (e.g. baseline vs OE): FPR, AUROC, AUPR per OOD set and the mean."""
+    labels = list(named)
+    first = named[labels[0]]
+    fpr = fpr_label(first)
+    header = ["OOD set"] + [f"{metric} {label}" for metric in (fpr, "AUROC", "AUPR")
+                            for label in labels]
+    rows = []
+    for name in first["ood"]:
+        row = [name]
+        for key in ("fpr", "auroc", "aupr"):
+            row += [pct(named[label]["ood"][name][key]) if name in named[label]["ood"] else "-"
+                    for label in labels]
+        rows.append(row)
+    rows.append(["Mean"] + [pct(named[label]["mean"][key]) if named[label]["mean"] else "-"
+                            for key in ("fpr", "auroc", "aupr") for label in labels])
+    rows.append(["Test error"] + [pct(named[label]["test_error"]) for label in labels]
+                + [""] * (2 * len(labels)))
+    return (markdown_table if markdown else text_table)(header, rows)
+
+
+# The summary of one run evaluated with several scores (`oe eval --score A B ...`): the means
+# over the OOD sets per score (with the score's fitted settings), and the FPR of every OOD set
+# per score.
+def _settings(results: dict) -> str:
+    params = results.get("score_params") or {}
+    shown = {k: v for k, v in params.items() if k in ("temperature", "epsilon", "k", "tuned_on")}
+    return ", ".join(f"{k}={v}" for k, v in shown.items()) or "-"
+
+
+def scores_summary(found: dict[str, dict], markdown: bool = False) -> str:
+    """`found` = {score: results} of one run (same sets, same draws)."""
+    table = markdown_table if markdown else text_table
+    first = next(iter(found.values()))
+    fpr = fpr_label(first)
+    rows = [[name, _settings(r), pct(r["mean"]["fpr"]), pct(r["mean"]["auroc"]),
+             pct(r["mean"]["aupr"])] for name, r in found.items() if r["mean"]]
+    means = table(["Score", "settings", f"Mean {fpr}", "Mean AUROC", "Mean AUPR"], rows)
+    per_set = table(["OOD set"] + [f"{fpr} {name}" for name in found],
+                    [[s] + [pct(r["ood"][s]["fpr"]) for r in found.values()]
+                     for s in first["ood"]])
+    head = (f"{first['run']}: {first['in_dist']} | model {first['model']} ({first.get('mode')}) | "
+            f"positive class: {first['positive']} | FPR rule: {first['rule']} | "
+            f"{first['draws']} draws at OOD:ID = 1:{first['ratio']} | test error "
+            f"{pct(first['test_error'])}%")
+    sep = "\n\n" if markdown else "\n"
+    return head + sep + means + sep + per_set

@@ -1,0 +1,19 @@
+"""Tiny trained runs for the energy, post-hoc and detector tests: the quickstart preset on the
+`digits_npz` fixture (400 training / 200 test digits at 16x16), a width-8 small CNN, 1 epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from outlier_exposure.training.config import config_from_preset
+from outlier_exposure.training.loop import train_run
+
+
+def train_tiny(run_dir: Path, npz: Path, *, calibration: bool = False, epochs: int = 1) -> Path:
+    cfg = config_from_preset(
+        "quickstart", "baseline", train=f"npz:{npz}:x_train,y_train",
+        test=f"npz:{npz}:x_test,y_test", epochs=epochs, batch_size=50,
+        model_kwargs={"width": 8}, calibration_holdout="random:0.1" if calibration else None)
+    return train_run(cfg, run_dir, device="cpu", progress=False)
