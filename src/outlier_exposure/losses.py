@@ -27,6 +27,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+# E(x) = -T * logsumexp(z / T): the energy score is the quantity the margin loss shapes
+from .scores import energy as free_energy
+
 
 def uniform_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Per-example H(U; softmax(z)) = logsumexp(z) - mean_k z_k."""
@@ -58,11 +61,6 @@ def oe_loss(logits: torch.Tensor, targets: torch.Tensor, lam: float = 0.5) -> Lo
 
 
 LOSSES = ("oe", "energy")
-
-
-def free_energy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Per-example E(x) = -T * logsumexp(z / T): low for in-distribution, high for anomalies."""
-    return -temperature * torch.logsumexp(logits / temperature, dim=1)
 
 
 def energy_margin_loss(logits: torch.Tensor, targets: torch.Tensor, m_in: float = -23.0,
