@@ -26,9 +26,21 @@ _PUBLIC = {
     "evaluate": ".experiments.api",
     "load_detector": ".deploy",
     "oe_loss": ".losses",
+    "energy_margin_loss": ".losses",
     "detection_metrics": ".metrics",
     "create_model": ".models",
     "compute_score": ".scores",
+    # the scorers (`evaluation/posthoc/`): the one place a new anomaly score is added
+    "make_scorer": ".evaluation.posthoc",
+    "SCORERS": ".evaluation.posthoc",
+    "Scorer": ".evaluation.posthoc",
+    "MSP": ".evaluation.posthoc",
+    "XEnt": ".evaluation.posthoc",
+    "Energy": ".evaluation.posthoc",
+    "MaxLogit": ".evaluation.posthoc",
+    "ODIN": ".evaluation.posthoc",
+    "Mahalanobis": ".evaluation.posthoc",
+    "KNN": ".evaluation.posthoc",
 }
 
 

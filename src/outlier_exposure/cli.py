@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data.catalog.registry import data_settings
+    from .data.storage.roots import data_settings
     from .errors import UserInputError
 
     args = build_parser().parse_args(argv)

@@ -34,12 +34,8 @@ def maxlogit(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     return -logits.max(dim=1).values
 
 
-SCORES: dict[str, Callable[..., torch.Tensor]] = {
-    "msp": msp,
-    "xent": xent,
-    "energy": energy,
-    "maxlogit": maxlogit,
-}
+# name -> function(logits, temperature): the logit scores, named as their functions
+SCORES: dict[str, Callable[..., torch.Tensor]] = {f.__name__: f for f in (msp, xent, energy, maxlogit)}
 
 
 def score_names() -> list[str]:

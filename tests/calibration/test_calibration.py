@@ -207,7 +207,7 @@ def calibrated_runs(tmp_path_factory, digits_npz):
     import importlib
 
     # (`outlier_exposure.train` the attribute is the API function; this is the module.)
-    train_module = importlib.import_module("outlier_exposure.training.loop")
+    train_module = importlib.import_module("outlier_exposure.training.epoch")
 
     root = tmp_path_factory.mktemp("cal")
     seen = []
@@ -264,7 +264,7 @@ def test_run_without_split(calibrated_runs, tmp_path, capsys):
 
 def test_split_of_class_sorted_data_is_refused():
     from outlier_exposure.training.config import config_from_preset
-    from outlier_exposure.data.sources import ImageSet
+    from outlier_exposure.data.imageset import ImageSet
 
     sorted_set = ImageSet(x=np.zeros((100, 4, 4, 1), np.uint8), y=np.repeat(np.arange(10), 10),
                           name="sorted")
@@ -287,7 +287,8 @@ def test_split_changed_training_data_is_refused(calibrated_runs):
 def test_calibrate_end_to_end(calibrated_runs, digits_npz, capsys):
     from outlier_exposure.calibration.protocol import calibrate_run, confidences
     from outlier_exposure.data.datasets import load_images, load_labelled
-    from outlier_exposure.evaluation.protocol import load_trained_model, plan_draws, predict_logits
+    from outlier_exposure.evaluation.draws import plan_draws
+    from outlier_exposure.evaluation.protocol import load_trained_model, predict_logits
 
     root, _ = calibrated_runs
     run = root / "oe"

@@ -16,7 +16,8 @@ import pytest
 from tests.helpers.datasets_on_disk import write_image
 from outlier_exposure.data.storage import download as dl
 from outlier_exposure.data.catalog import registry
-from outlier_exposure.data.catalog.entries import folder_reader
+from outlier_exposure.data.storage import roots
+from outlier_exposure.data.catalog.recipes import folder_reader
 from outlier_exposure.errors import UserInputError
 
 PAYLOAD = b"outlier exposure " * 1000
@@ -184,7 +185,7 @@ def test_registry_download_verifies_unpacks_and_loads(tmp_path, registry_snapsho
     (www / "pics.tar.gz").write_bytes(archive.read_bytes())
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
     _toy("toy-pics", f"{base}/pics.tar.gz", md5)
-    with registry.data_settings(tmp_path / "root"):
+    with roots.data_settings(tmp_path / "root"):
         assert registry.status("toy-pics").state == "missing"
         with pytest.raises(UserInputError, match=r"toy-pics.*not in .*toy-pics: missing pics/.*oe datasets --download toy-pics:all"):
             registry.load("toy-pics")
@@ -200,7 +201,7 @@ def test_registry_download_verifies_unpacks_and_loads(tmp_path, registry_snapsho
 def test_registry_download_with_bad_checksum_leaves_nothing(tmp_path, registry_snapshot):
     archive = _image_archive(tmp_path)
     _toy("toy-bad", archive.as_uri(), "0" * 32)
-    with registry.data_settings(tmp_path / "root"):
+    with roots.data_settings(tmp_path / "root"):
         with pytest.raises(UserInputError, match="expected 0{32}; the file was deleted and not used"):
             registry.download("toy-bad", progress=False, log=lambda m: None)
         folder = registry.dataset_dir("toy-bad")
@@ -211,15 +212,15 @@ def test_registry_download_with_bad_checksum_leaves_nothing(tmp_path, registry_s
 def test_load_downloads_only_when_allowed(tmp_path, registry_snapshot):
     archive = _image_archive(tmp_path)
     _toy("toy-auto", archive.as_uri(), hashlib.md5(archive.read_bytes()).hexdigest())
-    with registry.data_settings(tmp_path / "root"):
+    with roots.data_settings(tmp_path / "root"):
         with pytest.raises(UserInputError, match="missing pics/"):
             registry.load("toy-auto")
-    with registry.data_settings(tmp_path / "root", download=True):
+    with roots.data_settings(tmp_path / "root", download=True):
         import contextlib
 
         with contextlib.redirect_stdout(io.StringIO()):
             assert len(registry.load("toy-auto", shape=(32, 32, 3))) == 3
-    assert registry._download_missing is False and registry._root_override is None
+    assert roots._download_missing is False and roots._root_override is None
 
 
 def test_manual_dataset_has_no_download():

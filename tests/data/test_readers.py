@@ -24,7 +24,8 @@ from tests.helpers.datasets_on_disk import (
     write_image,
     write_svhn,
 )
-from outlier_exposure.data.formats import archives as readers
+from outlier_exposure.data import resize
+from outlier_exposure.data.formats import archives
 from outlier_exposure.errors import UserInputError
 
 
@@ -35,11 +36,11 @@ from outlier_exposure.errors import UserInputError
 def test_cifar10_batches_and_names(tmp_path):
     made = write_cifar10(tmp_path)
     base = tmp_path / "cifar-10-batches-py"
-    x, y = readers.read_cifar_batches(base, [f"data_batch_{i}" for i in range(1, 6)], "labels")
+    x, y = archives.read_cifar_batches(base, [f"data_batch_{i}" for i in range(1, 6)], "labels")
     np.testing.assert_array_equal(x, made["train"][0])
     np.testing.assert_array_equal(y, made["train"][1])
     assert x.dtype == np.uint8 and x.shape == (20, 32, 32, 3) and y.dtype == np.int64
-    assert readers.read_cifar_names(base / "batches.meta", "label_names") == made["classes"]
+    assert archives.read_cifar_names(base / "batches.meta", "label_names") == made["classes"]
 
 
 def test_cifar_pixel_layout_against_a_hand_made_row(tmp_path):
@@ -47,7 +48,7 @@ def test_cifar_pixel_layout_against_a_hand_made_row(tmp_path):
     row = (np.arange(3072) % 251).astype(np.uint8)
     with open(tmp_path / "b", "wb") as f:
         pickle.dump({"data": row[None], "labels": [3]}, f, protocol=2)
-    x, y = readers.read_cifar_batches(tmp_path, ["b"], "labels")
+    x, y = archives.read_cifar_batches(tmp_path, ["b"], "labels")
     for h, w, c in [(0, 0, 0), (0, 5, 1), (7, 3, 2), (31, 31, 2), (12, 30, 0)]:
         assert x[0, h, w, c] == row[c * 1024 + h * 32 + w]
     assert y.tolist() == [3]
@@ -56,12 +57,12 @@ def test_cifar_pixel_layout_against_a_hand_made_row(tmp_path):
 def test_cifar100_fine_labels(tmp_path):
     made = write_cifar100(tmp_path)
     base = tmp_path / "cifar-100-python"
-    x, y = readers.read_cifar_batches(base, ["test"], "fine_labels")
+    x, y = archives.read_cifar_batches(base, ["test"], "fine_labels")
     np.testing.assert_array_equal(x, made["test"][0])
     np.testing.assert_array_equal(y, made["test"][1])
-    assert readers.read_cifar_names(base / "meta", "fine_label_names") == made["classes"]
+    assert archives.read_cifar_names(base / "meta", "fine_label_names") == made["classes"]
     with pytest.raises(UserInputError, match=r"cifar-100-python/test is not a CIFAR batch.*'labels'"):
-        readers.read_cifar_batches(base, ["test"], "labels")  # a CIFAR-10 reader on CIFAR-100
+        archives.read_cifar_batches(base, ["test"], "labels")  # a CIFAR-10 reader on CIFAR-100
 
 
 def test_cifar_truncated_and_corrupt(tmp_path):
@@ -70,14 +71,14 @@ def test_cifar_truncated_and_corrupt(tmp_path):
     data = (base / "test_batch").read_bytes()
     (base / "test_batch").write_bytes(data[: len(data) // 2])
     with pytest.raises(UserInputError, match=r"cannot read .*test_batch: pickle data was truncated"):
-        readers.read_cifar_batches(base, ["test_batch"], "labels")
+        archives.read_cifar_batches(base, ["test_batch"], "labels")
     (base / "test_batch").write_bytes(b"not a pickle at all")
     with pytest.raises(UserInputError, match="test_batch"):
-        readers.read_cifar_batches(base, ["test_batch"], "labels")
+        archives.read_cifar_batches(base, ["test_batch"], "labels")
     with open(base / "test_batch", "wb") as f:  # right format, wrong row length
         pickle.dump({"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]}, f, protocol=2)
     with pytest.raises(UserInputError, match=r"test_batch: expected 'data' of shape \(N, 3072\)"):
-        readers.read_cifar_batches(base, ["test_batch"], "labels")
+        archives.read_cifar_batches(base, ["test_batch"], "labels")
 
 
 class _Payload:
@@ -91,7 +92,7 @@ def test_data_pickles_cannot_run_code(tmp_path):
     with open(tmp_path / "evil", "wb") as f:
         pickle.dump({"data": payload, "labels": []}, f, protocol=2)
     with pytest.raises(UserInputError, match=r"evil: it refers to posix.mkdir, which a data file never needs"):
-        readers.load_data_pickle(tmp_path / "evil")
+        archives.load_data_pickle(tmp_path / "evil")
     assert not payload.target.exists()
 
 
@@ -101,7 +102,7 @@ def test_data_pickles_cannot_run_code(tmp_path):
 
 def test_svhn_mat_layout_and_label_10_is_0(tmp_path):
     x, y = write_svhn(tmp_path / "test_32x32.mat", 6, digits=[0, 1, 9, 0, 5, 3])
-    got_x, got_y = readers.read_svhn_mat(tmp_path / "test_32x32.mat")
+    got_x, got_y = archives.read_svhn_mat(tmp_path / "test_32x32.mat")
     np.testing.assert_array_equal(got_x, x)  # image i is X[:, :, :, i]
     assert got_y.tolist() == [0, 1, 9, 0, 5, 3] and got_y.dtype == np.int64
     from scipy.io import loadmat
@@ -114,15 +115,15 @@ def test_svhn_corrupt_and_wrong_files(tmp_path):
     data = (tmp_path / "a.mat").read_bytes()
     (tmp_path / "a.mat").write_bytes(data[: len(data) - 2000])
     with pytest.raises(UserInputError, match=r"cannot read .*a\.mat.*corrupt or truncated"):
-        readers.read_svhn_mat(tmp_path / "a.mat")
+        archives.read_svhn_mat(tmp_path / "a.mat")
     from scipy.io import savemat
 
     savemat(tmp_path / "b.mat", {"images": np.zeros((2, 2))})
     with pytest.raises(UserInputError, match=r"b\.mat has no X and y"):
-        readers.read_svhn_mat(tmp_path / "b.mat")
+        archives.read_svhn_mat(tmp_path / "b.mat")
     savemat(tmp_path / "c.mat", {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[0], [11]])})
     with pytest.raises(UserInputError, match=r"c\.mat: labels must be 1\.\.10"):
-        readers.read_svhn_mat(tmp_path / "c.mat")
+        archives.read_svhn_mat(tmp_path / "c.mat")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,10 +134,10 @@ def test_svhn_corrupt_and_wrong_files(tmp_path):
 def test_idx_raw_and_gzip(tmp_path, name):
     x = pixels(5, 28, 28)
     write_idx(tmp_path / name, x)
-    np.testing.assert_array_equal(readers.read_idx(tmp_path / name), x)
+    np.testing.assert_array_equal(archives.read_idx(tmp_path / name), x)
     labels = np.array([7, 2, 1, 0, 4], np.uint8)
     write_idx(tmp_path / "labels", labels)
-    assert readers.read_idx(tmp_path / "labels").tolist() == [7, 2, 1, 0, 4]
+    assert archives.read_idx(tmp_path / "labels").tolist() == [7, 2, 1, 0, 4]
 
 
 def test_idx_header_is_big_endian(tmp_path):
@@ -148,16 +149,16 @@ def test_idx_truncated_wrong_magic_and_broken_gzip(tmp_path):
     raw = idx_bytes(pixels(5, 28, 28))
     (tmp_path / "cut").write_bytes(raw[:-10])
     with pytest.raises(UserInputError, match=r"cut is truncated or padded.*\(5, 28, 28\) = 3920 bytes.*3910"):
-        readers.read_idx(tmp_path / "cut")
+        archives.read_idx(tmp_path / "cut")
     (tmp_path / "head").write_bytes(raw[:10])
     with pytest.raises(UserInputError, match="head is truncated: the header needs 16 bytes"):
-        readers.read_idx(tmp_path / "head")
+        archives.read_idx(tmp_path / "head")
     (tmp_path / "int").write_bytes(b"\x00\x00\x0c\x01" + raw[4:])
     with pytest.raises(UserInputError, match=r"int is not an IDX file of uint8 data \(its first bytes are 00000c01"):
-        readers.read_idx(tmp_path / "int")
+        archives.read_idx(tmp_path / "int")
     (tmp_path / "x.gz").write_bytes(gzip.compress(raw)[:-30])
     with pytest.raises(UserInputError, match=r"cannot read .*x\.gz.*corrupt or truncated"):
-        readers.read_idx(tmp_path / "x.gz")
+        archives.read_idx(tmp_path / "x.gz")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def test_crop_rule_is_torchvision_resize_then_center_crop(tmp_path):
     write_image(tmp_path / "wide.png", (61, 40))
     write_image(tmp_path / "tall.jpg", (33, 70))
     files = [tmp_path / "wide.png", tmp_path / "tall.jpg"]
-    x, kept = readers.decode_files(files, (32, 32), "crop", source="t")
+    x, kept = archives.decode_files(files, (32, 32), "crop", source="t")
     reference = T.Compose([T.Resize(32), T.CenterCrop(32)])
     for i, f in enumerate(files):
         with Image.open(f) as im:
@@ -179,7 +180,7 @@ def test_crop_rule_is_torchvision_resize_then_center_crop(tmp_path):
 def test_squash_rule_and_identity(tmp_path):
     native = write_image(tmp_path / "a.png", (32, 32))
     write_image(tmp_path / "b.png", (50, 20), mode="RGBA")  # icons are RGBA PNGs
-    x, _ = readers.decode_files([tmp_path / "a.png", tmp_path / "b.png"], (32, 32), "squash", source="t")
+    x, _ = archives.decode_files([tmp_path / "a.png", tmp_path / "b.png"], (32, 32), "squash", source="t")
     np.testing.assert_array_equal(x[0], native)  # already 32x32: untouched
     with Image.open(tmp_path / "b.png") as im:
         expected = T.Resize((32, 32))(im.convert("RGB"))
@@ -188,7 +189,7 @@ def test_squash_rule_and_identity(tmp_path):
 
 def test_grey_mode_gives_one_channel(tmp_path):
     grey = write_image(tmp_path / "g.png", (28, 28), mode="L")
-    x, _ = readers.decode_files([tmp_path / "g.png"], (28, 28), "squash", mode="L", source="t")
+    x, _ = archives.decode_files([tmp_path / "g.png"], (28, 28), "squash", mode="L", source="t")
     assert x.shape == (1, 28, 28, 1)
     np.testing.assert_array_equal(x[0, ..., 0], grey)
 
@@ -201,11 +202,11 @@ def test_corrupt_images_fail_naming_the_file_or_are_skipped(tmp_path):
     (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     files = [tmp_path / "ok.png", tmp_path / "cut.png", tmp_path / "junk.jpg"]
     with pytest.raises(UserInputError, match=r"cannot read image .*cut\.png"):
-        readers.decode_files(files, (16, 16), "crop", source="t")
-    x, kept = readers.decode_files(files, (16, 16), "crop", source="t", skip_unreadable=True)
+        archives.decode_files(files, (16, 16), "crop", source="t")
+    x, kept = archives.decode_files(files, (16, 16), "crop", source="t", skip_unreadable=True)
     assert kept.tolist() == [0] and len(x) == 1
     with pytest.raises(UserInputError, match="none of its 1 images could be read"):
-        readers.decode_files(files[2:], (16, 16), "crop", source="t", skip_unreadable=True)
+        archives.decode_files(files[2:], (16, 16), "crop", source="t", skip_unreadable=True)
 
 
 def test_class_folders_sorted_recursive_and_excluding(tmp_path):
@@ -213,12 +214,12 @@ def test_class_folders_sorted_recursive_and_excluding(tmp_path):
         for name in files:
             write_image(tmp_path / cls / name, (8, 8))
     (tmp_path / "a" / "notes.txt").write_text("not an image")
-    files, labels, classes = readers.class_folders(tmp_path, exclude=("numbers",))
+    files, labels, classes = archives.class_folders(tmp_path, exclude=("numbers",))
     assert classes == ["a", "b"]
     assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a/z.png", "b/sub/y.png", "b/x.png"]
     assert labels.tolist() == [0, 1, 1]
     with pytest.raises(UserInputError, match="holds no images in class subfolders"):
-        readers.class_folders(tmp_path / "a")
+        archives.class_folders(tmp_path / "a")
 
 
 def test_tar_members_decode_like_files_in_the_asked_order(tmp_path):
@@ -227,23 +228,23 @@ def test_tar_members_decode_like_files_in_the_asked_order(tmp_path):
         write_image(folder / f"Places365_test_{k:08d}.jpg", (40 + 3 * k, 36), fmt="JPEG")
     with tarfile.open(tmp_path / "t.tar", "w") as tar:
         tar.add(folder, arcname="test_256")
-    members = readers.tar_images(tmp_path / "t.tar")
+    members = archives.tar_images(tmp_path / "t.tar")
     assert [m.name for m in members] == [f"test_256/Places365_test_{k:08d}.jpg" for k in range(4)]
     asked = [members[2], members[0], members[3]]
-    x = readers.decode_tar_members(tmp_path / "t.tar", asked, (32, 32), "crop")
-    direct, _ = readers.decode_files([folder / Path(m.name).name for m in asked], (32, 32), "crop", source="d")
+    x = archives.decode_tar_members(tmp_path / "t.tar", asked, (32, 32), "crop")
+    direct, _ = archives.decode_files([folder / Path(m.name).name for m in asked], (32, 32), "crop", source="d")
     np.testing.assert_array_equal(x, direct)
     (tmp_path / "bad.tar").write_bytes((tmp_path / "t.tar").read_bytes()[:700])
     with pytest.raises(UserInputError, match=r"bad\.tar"):
-        readers.decode_tar_members(tmp_path / "bad.tar", readers.tar_images(tmp_path / "bad.tar"),
+        archives.decode_tar_members(tmp_path / "bad.tar", archives.tar_images(tmp_path / "bad.tar"),
                                    (32, 32), "crop")
 
 
 def test_resize_array_keeps_a_memmap_when_the_size_matches(tmp_path):
     np.save(tmp_path / "x.npy", pixels(3, 32, 32, 3))
     x = np.load(tmp_path / "x.npy", mmap_mode="r")
-    assert readers.resize_array(x, (32, 32), "squash") is x
-    big = readers.resize_array(np.asarray(x), (64, 64), "squash")
+    assert resize.resize_array(x, (32, 32), "squash") is x
+    big = resize.resize_array(np.asarray(x), (64, 64), "squash")
     assert big.shape == (3, 64, 64, 3)
     np.testing.assert_array_equal(big[1], np.asarray(Image.fromarray(np.asarray(x[1])).resize((64, 64), Image.BILINEAR)))
 
@@ -252,14 +253,14 @@ def test_omniglot_strokes_white_on_black_and_binary(tmp_path):
     stroke = np.full((105, 105), 255, np.uint8)
     stroke[20:80, 50:56] = 0  # a black vertical bar on white, as Omniglot draws
     Image.fromarray(stroke).convert("1").save(tmp_path / "c.png")
-    x, _ = readers.decode_images([tmp_path / "c.png"], lambda p: p, readers.binary_strokes((28, 28)), source="o")
+    x, _ = archives.decode_images([tmp_path / "c.png"], lambda p: p, resize.binary_strokes((28, 28)), source="o")
     assert x.shape == (1, 28, 28, 1) and set(np.unique(x)) <= {0, 255}
     assert x[0, 14, 14, 0] == 255 and x[0, 2, 2, 0] == 0 and x[0, 14, 5, 0] == 0
 
 
 def test_unknown_resize_rule():
     with pytest.raises(ValueError, match="unknown resize rule"):
-        readers.resize_rule((32, 32), "stretch")
+        resize.resize_rule((32, 32), "stretch")
 
 
 def test_pickle_readers_accept_numpy_2_and_legacy_module_names(tmp_path):
@@ -270,4 +271,4 @@ def test_pickle_readers_accept_numpy_2_and_legacy_module_names(tmp_path):
     for old, new in ((b"numpy._core.multiarray", b"numpy.core.multiarray"), (b"numpy.core.multiarray", b"numpy._core.multiarray")):
         variant = raw.replace(old, new)
         (tmp_path / "p").write_bytes(variant)
-        assert readers.load_data_pickle(tmp_path / "p")["data"].tolist() == list(range(6))
+        assert archives.load_data_pickle(tmp_path / "p")["data"].tolist() == list(range(6))

@@ -25,6 +25,7 @@ from tests.helpers.datasets_on_disk import (
 from outlier_exposure.cli import build_parser, main
 from outlier_exposure.data.storage import download as dl
 from outlier_exposure.data.catalog import registry
+from outlier_exposure.data.storage import roots
 from outlier_exposure.data.datasets import BUILTIN, load_images
 from outlier_exposure.data.spec import parse_spec
 from outlier_exposure.errors import UserInputError
@@ -36,14 +37,14 @@ SHARED = Path(os.environ.get("OE_SHARED_DATA") or CHECKOUT_SHARED_DATA)
 def _isolated(tmp_path, monkeypatch):
     """Private caches and roots; the registry as it was before each test."""
     monkeypatch.setenv(dl.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(registry.DATA_ROOT_ENV, raising=False)
-    monkeypatch.delenv(registry.SHARED_DATA_ENV, raising=False)
+    monkeypatch.delenv(roots.DATA_ROOT_ENV, raising=False)
+    monkeypatch.delenv(roots.SHARED_DATA_ENV, raising=False)
     registry.datasets()
     saved = dict(registry._REGISTRY)
     yield
     registry._REGISTRY.clear()
     registry._REGISTRY.update(saved)
-    registry.set_data_root(None)
+    roots.set_data_root(None)
 
 
 def without_checksums(name: str) -> None:
@@ -58,25 +59,36 @@ def without_checksums(name: str) -> None:
 
 
 def test_data_root_resolution_order(tmp_path, monkeypatch):
-    assert registry.resolve_data_root() == (Path("~/.cache/outlier_exposure/data").expanduser(), "default")
-    monkeypatch.setenv(registry.DATA_ROOT_ENV, str(tmp_path / "env"))
-    assert registry.resolve_data_root() == (tmp_path / "env", "env OE_DATA_ROOT")
-    with registry.data_settings(tmp_path / "flag"):
-        assert registry.resolve_data_root() == (tmp_path / "flag", "--data-root")
-        assert registry.resolve_data_root(shared=True) == (tmp_path / "flag", "--data-root")
+    assert roots.resolve_data_root() == (Path("~/.cache/outlier_exposure/data").expanduser(), "default")
+    monkeypatch.setenv(roots.DATA_ROOT_ENV, str(tmp_path / "env"))
+    assert roots.resolve_data_root() == (tmp_path / "env", "env OE_DATA_ROOT")
+    with roots.data_settings(tmp_path / "flag"):
+        assert roots.resolve_data_root() == (tmp_path / "flag", "--data-root")
+        assert roots.resolve_data_root(shared=True) == (tmp_path / "flag", "--data-root")
         assert registry.dataset_dir("svhn") == tmp_path / "flag" / "svhn"
         assert registry.dataset_dir("dtd10") == tmp_path / "flag"
-    assert registry.resolve_data_root()[0] == tmp_path / "env"
+    assert roots.resolve_data_root()[0] == tmp_path / "env"
 
 
 def test_shared_root_resolution_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "_checkout_shared_data", lambda: tmp_path / "checkout")
-    monkeypatch.setenv(registry.DATA_ROOT_ENV, str(tmp_path / "public"))
-    assert registry.resolve_data_root(shared=True)[0] == tmp_path / "public"  # no checkout folder
+    monkeypatch.setattr(roots, "_checkout_shared_data", lambda: tmp_path / "checkout")
+    monkeypatch.setenv(roots.DATA_ROOT_ENV, str(tmp_path / "public"))
+    assert roots.resolve_data_root(shared=True)[0] == tmp_path / "public"  # no checkout folder
     (tmp_path / "checkout").mkdir()
-    assert registry.resolve_data_root(shared=True)[0] == tmp_path / "checkout"
-    monkeypatch.setenv(registry.SHARED_DATA_ENV, str(tmp_path / "shared"))
-    assert registry.resolve_data_root(shared=True) == (tmp_path / "shared", "env OE_SHARED_DATA")
+    assert roots.resolve_data_root(shared=True)[0] == tmp_path / "checkout"
+    monkeypatch.setenv(roots.SHARED_DATA_ENV, str(tmp_path / "shared"))
+    assert roots.resolve_data_root(shared=True) == (tmp_path / "shared", "env OE_SHARED_DATA")
+
+
+def test_text_sets_are_found_under_the_same_roots(tmp_path, monkeypatch):
+    """One place decides the roots (storage/roots.py): the text sets follow --data-root too."""
+    from outlier_exposure.text.registry import data_roots
+
+    monkeypatch.setattr(roots, "_checkout_shared_data", lambda: tmp_path / "no-checkout")
+    monkeypatch.setenv(roots.DATA_ROOT_ENV, str(tmp_path / "env"))
+    assert data_roots() == [tmp_path / "env"]
+    with roots.data_settings(tmp_path / "flag"):
+        assert data_roots() == [tmp_path / "flag"]
 
 
 def test_cli_flags_set_the_root_for_the_command_only(tmp_path):
@@ -85,7 +97,7 @@ def test_cli_flags_set_the_root_for_the_command_only(tmp_path):
     args = build_parser().parse_args(["train", "--out", "x", "--data-root", str(tmp_path)])
     assert args.data_root == str(tmp_path) and args.download_missing is False
     assert main(["datasets", "--data-root", str(tmp_path)]) == 0
-    assert registry._root_override is None
+    assert roots._root_override is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,13 +113,13 @@ def test_every_registered_name_is_a_spec_and_a_builtin():
 
 
 def test_missing_dataset_says_where_and_how(tmp_path):
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         with pytest.raises(UserInputError) as err:
             load_images("svhn:test", (32, 32, 3))
     text = str(err.value)
     assert f"is not in {tmp_path / 'svhn'}: missing test_32x32.mat" in text
     assert "`oe datasets --download svhn:test --data-root" in text
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         with pytest.raises(UserInputError, match=r"icons50.*missing Icons-50/.*box.com or Google Drive.*icons50/Icons-50/airplane"):
             load_images("icons50", (32, 32, 3))
         with pytest.raises(UserInputError, match=r"lsun.*data\.py export test_lmdb --out_dir .*lsun/test --flat"):
@@ -122,7 +134,7 @@ def test_missing_dataset_says_where_and_how(tmp_path):
 
 def test_cifar10_checksums_are_checked_at_load(tmp_path):
     made = write_cifar10(tmp_path / "cifar10")
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         with pytest.raises(UserInputError, match=r"cifar10: wrong checksum .*data_batch_1: md5 is [0-9a-f]+, expected c99cafc1"):
             load_images("cifar10:train", (32, 32, 3))
         without_checksums("cifar10")
@@ -141,7 +153,7 @@ def test_svhn_train_is_train_plus_extra_and_is_cached(tmp_path):
     x2, y2 = write_svhn(tmp_path / "svhn" / "extra_32x32.mat", 3, digits=[9, 0, 8])
     write_svhn(tmp_path / "svhn" / "test_32x32.mat", 2)
     without_checksums("svhn")
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         train = load_images("svhn:train", (32, 32, 3))
         np.testing.assert_array_equal(train.x, np.concatenate([x1, x2]))
         assert train.y.tolist() == [0, 1, 2, 3, 4, 9, 0, 8]
@@ -156,7 +168,7 @@ def test_svhn_train_is_train_plus_extra_and_is_cached(tmp_path):
 def test_svhn_cache_rebuilds_when_a_file_changes(tmp_path):
     write_svhn(tmp_path / "svhn" / "test_32x32.mat", 2)
     without_checksums("svhn")
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         assert len(load_images("svhn", (32, 32, 3))) == 2
         x, _ = write_svhn(tmp_path / "svhn" / "test_32x32.mat", 4)
         again = load_images("svhn", (32, 32, 3))
@@ -166,7 +178,7 @@ def test_svhn_cache_rebuilds_when_a_file_changes(tmp_path):
 def test_mnist_idx_through_the_registry(tmp_path):
     made = write_mnist(tmp_path / "mnist")
     without_checksums("mnist")
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         test = load_images("mnist:test", (28, 28, 1))
         np.testing.assert_array_equal(test.x, made["test"][0])
         np.testing.assert_array_equal(test.y, made["test"][1])
@@ -179,7 +191,7 @@ def test_textures_folder_as_the_reference_reads_it(tmp_path):
     write_image_folder(images, {"banded": [(300, 200), (64, 90)], "zigzagged": [(45, 45)]}, ext=".jpg")
     (images / "banded" / ".directory").write_text("[Dolphin]")  # DTD ships such files
     without_checksums("textures")
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         got = load_images("textures", (32, 32, 3))
     assert got.classes == ["banded", "zigzagged"] and got.y.tolist() == [0, 0, 1]
     reference = T.Compose([T.Resize(32), T.CenterCrop(32)])  # the reference's ImageFolder transform
@@ -190,7 +202,7 @@ def test_textures_folder_as_the_reference_reads_it(tmp_path):
 def test_lsun_test_folder_of_webp_exports(tmp_path):
     for k in range(3):
         write_image(tmp_path / "lsun" / "test" / f"{k:040x}.webp", (120 + k, 90), fmt="WEBP")
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         got = load_images("lsun", (32, 32, 3))
     assert got.x.shape == (3, 32, 32, 3) and got.y is None
     with Image.open(tmp_path / "lsun" / "test" / f"{1:040x}.webp") as im:
@@ -200,7 +212,7 @@ def test_lsun_test_folder_of_webp_exports(tmp_path):
 def test_icons50_leaves_out_numbers_and_squashes(tmp_path):
     write_image_folder(tmp_path / "icons50" / "Icons-50",
                        {"airplane": [(120, 120)], "numbers": [(120, 120)], "zebra": [(100, 60)]})
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         got = load_images("icons50", (32, 32, 3))
     assert got.classes == ["airplane", "zebra"] and len(got) == 2
     with Image.open(tmp_path / "icons50" / "Icons-50" / "zebra" / "img0.png") as im:
@@ -210,7 +222,7 @@ def test_icons50_leaves_out_numbers_and_squashes(tmp_path):
 def test_chars74k_leaves_out_digits_and_look_alikes(tmp_path):
     bmp = tmp_path / "chars74k" / "English" / "Img" / "GoodImg" / "Bmp"
     write_image_folder(bmp, {f"Sample{i:03d}": [(20, 30)] for i in (1, 10, 11, 19, 25, 36, 48, 51, 62)})
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         got = load_images("chars74k", (32, 32, 3))
     assert got.classes == ["Sample011", "Sample036", "Sample062"]  # A, Z, z
 
@@ -220,7 +232,7 @@ def test_notmnist_skips_its_unreadable_files(tmp_path):
     for letter in "AB":
         write_image(base / letter / "ok.png", (28, 28), mode="L")
     (base / "A" / "broken.png").write_bytes(b"")
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         got = load_images("notmnist", (28, 28, 1))
     assert got.x.shape == (2, 28, 28, 1) and got.y.tolist() == [0, 1]
 
@@ -232,7 +244,7 @@ def test_omniglot_keeps_the_reference_alphabets(tmp_path):
         page[40:60, 40:60] = 0
         (root / f"Alphabet{i:02d}" / "character01").mkdir(parents=True)
         Image.fromarray(page).convert("1").save(root / f"Alphabet{i:02d}" / "character01" / "0001.png")
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         got = load_images("omniglot", (28, 28, 1))
         assert got.x.shape == (15, 28, 28, 1) and set(np.unique(got.x)) == {0, 255}
         (root / "Alphabet29" / "character01" / "0001.png").unlink()
@@ -245,7 +257,7 @@ def test_omniglot_keeps_the_reference_alphabets(tmp_path):
 def test_places365_subset_from_the_tar(tmp_path, monkeypatch):
     import tarfile
 
-    from outlier_exposure.data.catalog import entries as catalog
+    from outlier_exposure.data.catalog import recipes
 
     src = tmp_path / "src" / "test_256"
     for k in range(5):
@@ -253,11 +265,11 @@ def test_places365_subset_from_the_tar(tmp_path, monkeypatch):
     (tmp_path / "places365").mkdir()
     with tarfile.open(tmp_path / "places365" / "test_256.tar", "w") as tar:
         tar.add(src, arcname="test_256")
-    monkeypatch.setattr(catalog, "PLACES_SUBSET", 3)
+    monkeypatch.setattr(recipes, "PLACES_SUBSET", 3)
     without_checksums("places365")
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         got = load_images("places365", (32, 32, 3))
-    pick = np.sort(np.random.default_rng(catalog.PLACES_SEED).choice(5, 3, replace=False))
+    pick = np.sort(np.random.default_rng(recipes.PLACES_SEED).choice(5, 3, replace=False))
     for row, k in enumerate(pick):
         with Image.open(src / f"Places365_test_{k + 1:08d}.jpg") as im:
             np.testing.assert_array_equal(got.x[row], np.asarray(T.CenterCrop(32)(T.Resize(32)(im.convert("RGB")))))
@@ -276,7 +288,7 @@ def test_tinyimagenet_train_and_val_annotations(tmp_path):
         write_image(root / "val" / "images" / f"val_{k}.JPEG", (64, 64), fmt="JPEG")
     (root / "val" / "val_annotations.txt").write_text(
         "".join(f"val_{k}.JPEG\t{w}\t0\t0\t63\t63\n" for k, w in enumerate(["n02", "n01", "n02"])))
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         train = load_images("tinyimagenet:train", (64, 64, 3))
         val = load_images("tinyimagenet", (64, 64, 3))
     assert train.classes == ["n01", "n02"] and train.y.tolist() == [0, 0, 1, 1]
@@ -288,14 +300,14 @@ def test_tinyimages_80m_wired_from_its_module(tmp_path):
     (tmp_path / "tinyimages-80m").mkdir()
     (tmp_path / "tinyimages-80m" / "tiny_images.bin").write_bytes(records.tobytes())
     (tmp_path / "tinyimages-80m" / "80mn_cifar_idxs.txt").write_text("2\n4\n")  # 1-based
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         assert registry.status("tinyimages-80m").state == "present"
         every = load_images("tinyimages-80m", (32, 32, 3))
         kept = load_images("tinyimages-80m:no-cifar", (32, 32, 3))
     assert len(every) == 5 and len(kept) == 3 and kept.name == "tinyimages-80m-no-cifar"
     np.testing.assert_array_equal(kept.x[1], records[2].reshape((32, 32, 3), order="F"))
     (tmp_path / "tinyimages-80m" / "80mn_cifar_idxs.txt").unlink()
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         assert registry.status("tinyimages-80m").state == "partial"
 
 
@@ -325,7 +337,7 @@ def _reference_crop(files: list[Path], s: int) -> np.ndarray:
 
 def test_imagenet_22k_small_folder_decoded_and_cached(tmp_path):
     files = _fake_imagenet_22k(tmp_path)
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         assert registry.status("imagenet-22k").state == "present"
         got = load_images("imagenet-22k", (64, 64, 3))
     assert isinstance(got.x, np.ndarray) and got.y is None and got.name == "imagenet-22k"
@@ -344,7 +356,7 @@ def test_imagenet_22k_large_folder_read_a_batch_at_a_time(tmp_path, monkeypatch)
     real = lazy_folder.FolderImages._decode
     monkeypatch.setattr(lazy_folder.FolderImages, "_decode",
                         lambda self, idx: decoded.append(len(idx)) or real(self, idx))
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         got = load_images("imagenet-22k", (64, 64, 3))
         grey = load_images("imagenet-22k", (32, 32, 1))
     assert isinstance(got.x, lazy_folder.FolderImages) and got.x.shape == (5, 64, 64, 3)
@@ -364,7 +376,7 @@ def test_imagenet_22k_large_folder_read_a_batch_at_a_time(tmp_path, monkeypatch)
 
 
 def test_imagenet_22k_missing_gives_the_manual_steps(tmp_path):
-    with registry.data_settings(tmp_path):
+    with roots.data_settings(tmp_path):
         with pytest.raises(UserInputError) as err:
             load_images("imagenet-22k", (64, 64, 3))
     text = str(err.value)
@@ -419,7 +431,7 @@ def test_offline_set_checked_against_the_manifest_once(tmp_path, monkeypatch):
     calls = []
     real = dl._hash_file
     monkeypatch.setattr(dl, "_hash_file", lambda p, a: calls.append(a) or real(p, a))
-    monkeypatch.setenv(registry.SHARED_DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(roots.SHARED_DATA_ENV, str(tmp_path))
     got = load_images("dtd10", (32, 32, 3))
     np.testing.assert_array_equal(got.x, x)
     load_images("dtd10", (32, 32, 3))
@@ -428,7 +440,7 @@ def test_offline_set_checked_against_the_manifest_once(tmp_path, monkeypatch):
 
 def test_offline_set_with_a_bad_digest_is_refused(tmp_path, monkeypatch):
     _fake_shared(tmp_path, good=False)
-    monkeypatch.setenv(registry.SHARED_DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(roots.SHARED_DATA_ENV, str(tmp_path))
     with pytest.raises(UserInputError, match=r"dtd10: wrong checksum in .*dtd10/dtd10_32.npz: sha256 is [0-9a-f]{64}, expected 0{64}"):
         load_images("dtd10", (32, 32, 3))
 
@@ -436,7 +448,7 @@ def test_offline_set_with_a_bad_digest_is_refused(tmp_path, monkeypatch):
 @pytest.mark.skipif(not (SHARED / "cifar10" / "cifar10_subset_32.npz").is_file(),
                     reason="the offline data folder (../shared/data or OE_SHARED_DATA) is absent")
 def test_real_offline_sets_load_and_verify(monkeypatch):
-    monkeypatch.setenv(registry.SHARED_DATA_ENV, str(SHARED))
+    monkeypatch.setenv(roots.SHARED_DATA_ENV, str(SHARED))
     test = load_images("cifar10-subset", (32, 32, 3))
     assert test.x.shape == (10000, 32, 32, 3) and test.num_classes == 10
     assert test.classes[:2] == ["airplane", "automobile"]

@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from outlier_exposure.data.sources import (
-    ImageSet,
-    blobs_from_bits,
-    load_folder,
-    load_npy,
-    load_npz,
-    make_noise,
-)
-from outlier_exposure.data.spec import fit_to_shape, load_spec, parse_spec, resize_images
+from outlier_exposure.data.imageset import ImageSet
+from outlier_exposure.data.noise import blobs_from_bits, make_noise
+from outlier_exposure.data.resize import resize_images
+from outlier_exposure.data.sources import load_folder, load_npy, load_npz
+from outlier_exposure.data.spec import fit_to_shape, load_spec, parse_spec
 from outlier_exposure.errors import UserInputError
 
 RNG = np.random.default_rng(0)
@@ -302,7 +298,7 @@ def test_bad_folders(tmp_path):
 def test_noise_in_the_zero_one_range_matches_the_reference_svhn_sets():
     # The reference's SVHN/MNIST sets: clip(N(0.5, 0.5^2), 0, 1), Bernoulli {0, 1}, blobs in
     # {0} u [0.75, 1], U(0, 1).
-    from outlier_exposure.data.sources import make_noise
+    from outlier_exposure.data.noise import make_noise
 
     g = make_noise("gaussian", 4000, (8, 8, 1), seed=3, value_range=(0.0, 1.0)).x
     assert g.min() == 0.0 and g.max() == 1.0

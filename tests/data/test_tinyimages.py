@@ -12,7 +12,7 @@ import torch
 from outlier_exposure.data.formats import lazy, tinyimages
 from outlier_exposure.data.batches import OutlierStream
 from outlier_exposure.data.placement import OutlierPrefetcher, place
-from outlier_exposure.data.sources import ImageSet
+from outlier_exposure.data.imageset import ImageSet
 from outlier_exposure.data.spec import fit_to_shape
 from outlier_exposure.data.formats.tinyimages import (
     KeptRecords, RecordImages, cifar_exclusion, load_300k, load_tinyimages,
@@ -106,7 +106,7 @@ def test_80m_for_mnist_is_resized_and_grey_batch_by_batch(tmp_path, images, monk
     import torchvision.transforms as T
     from PIL import Image
 
-    from outlier_exposure.data.catalog import registry
+    from outlier_exposure.data.storage import roots
     from outlier_exposure.data.datasets import load_images
 
     (tmp_path / "tinyimages-80m").mkdir()
@@ -116,10 +116,10 @@ def test_80m_for_mnist_is_resized_and_grey_batch_by_batch(tmp_path, images, monk
     real = RecordImages._gather
     monkeypatch.setattr(RecordImages, "_gather", lambda self, idx: gathered.append(len(idx)) or real(self, idx))
     try:
-        with registry.data_settings(tmp_path):
+        with roots.data_settings(tmp_path):
             s = load_images("tinyimages-80m", (28, 28, 1))
     finally:
-        registry.set_data_root(None)
+        roots.set_data_root(None)
     assert isinstance(s.x, lazy.LazyImages) and s.x.shape == (40, 28, 28, 1) and gathered == []
     pick = [7, 3, 39, 0]
     got = s.x[pick]

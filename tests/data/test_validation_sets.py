@@ -9,7 +9,7 @@ from scipy.stats import norm
 
 from outlier_exposure.cli import main
 from outlier_exposure.data.datasets import load_images
-from outlier_exposure.data.sources import ImageSet
+from outlier_exposure.data.imageset import ImageSet
 from outlier_exposure.data.validation import (
     KINDS,
     jigsaw,

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import outlier_exposure as oe
-from outlier_exposure.training import holdout as calibration_split, runs
+from outlier_exposure.training import holdout, runs
 from outlier_exposure.cli import main
 from outlier_exposure.data.datasets import load_labelled
 from outlier_exposure.deploy import threshold_at_tpr
@@ -62,7 +62,7 @@ def test_threshold_gives_the_tpr_on_the_calibration_holdout(cal_run, capsys):
     # recompute the held-out scores independently: the threshold accepts 90% of them
     _, cfg = load_trained_model(cal_run, "cpu")
     train = load_labelled(cfg.train, cfg.image_shape)
-    held = calibration_split.subset(train, calibration_split.load_split(cal_run, len(train)))
+    held = holdout.subset(train, holdout.load_split(cal_run, len(train)))
     s = _direct_scores(cal_run, held)
     assert np.mean(s <= info["threshold"] + 1e-7) == pytest.approx(math.ceil(0.9 * 40) / 40)
     assert info["tpr_achieved"] == pytest.approx(0.9)
@@ -162,6 +162,22 @@ def test_export_round_trip(plain_run, tmp_path, score):
             inputs = (torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
             want = scorer.score_outputs(None, model.features(inputs)).numpy()
         np.testing.assert_allclose(s.numpy(), want, rtol=1e-4)
+
+
+def test_detector_files_of_before_the_scorer_registry_still_load(plain_run):
+    """Format-1 files written before `score_settings` kept knn's k at the top level."""
+    assert main(["detector", str(plain_run), "--score", "knn", "--knn-k", "7"]) == 0
+    path = plain_run / "detector.json"
+    info = json.loads(path.read_text())
+    assert info["score_settings"] == {"k": 7}
+    x = np.random.default_rng(3).integers(0, 256, (5, 16, 16, 1), dtype=np.uint8)
+    want = oe.load_detector(plain_run).score(x)
+    old = {key: value for key, value in info.items() if key != "score_settings"}
+    try:
+        runs.write_json(path, dict(old, k=7))
+        np.testing.assert_array_equal(oe.load_detector(plain_run).score(x), want)
+    finally:
+        runs.write_json(path, info)
 
 
 def test_loading_refuses_other_versions_and_other_models(plain_run, tmp_path, capsys):

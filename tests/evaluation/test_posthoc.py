@@ -1,5 +1,6 @@
-"""Post-hoc scorers against direct computations (numpy, manual autograd), and `oe eval` with
-several scores in one pass."""
+"""Post-hoc scorers against direct computations (numpy, manual autograd), `oe eval` with
+several scores in one pass, every scorer's deployed module against its own score, and a new
+scorer registered in a few lines working for `oe eval` and a deployed detector."""
 
 import json
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import outlier_exposure as oe
 from outlier_exposure.cli import main
 from outlier_exposure.data.datasets import load_labelled
 from outlier_exposure.errors import UserInputError
@@ -15,7 +17,8 @@ from outlier_exposure.evaluation.protocol import load_trained_model, predict_out
 from outlier_exposure.metrics import detection_metrics
 from outlier_exposure.models import create_model
 from outlier_exposure.evaluation.posthoc import (
-    KNN, ODIN, Mahalanobis, classifier_head, make_scorer, scorer_names,
+    KNN, ODIN, SCORERS, Mahalanobis, Scorer, classifier_head, logits_and_features, make_scorer,
+    scorer_names,
 )
 from tests.helpers.tiny_runs import train_tiny
 
@@ -159,6 +162,93 @@ def test_scorer_registry():
     assert scorer_names() == ["msp", "xent", "energy", "maxlogit", "odin", "mahalanobis", "knn"]
     with pytest.raises(UserInputError, match="unknown score"):
         make_scorer("bogus")
+
+
+def _fitted(name, model):
+    """Scorer `name` fitted on random training inputs (ODIN with fixed T and eps)."""
+    if name == "odin":
+        return ODIN(10.0, 0.002).fit(model)
+    scorer = make_scorer(name, **({"k": 5} if name == "knn" else {}))
+    if not scorer.needs_training_features:
+        return scorer.fit(model)
+    train = torch.randn(60, 1, 16, 16, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        features = model.features(train)
+    return scorer.fit(model, features, torch.arange(60) % 3)
+
+
+@pytest.mark.parametrize("name", list(SCORERS))
+def test_every_scorers_deployed_module_gives_its_scores(name):
+    """What a deployed detector runs (`deployed()`, rebuilt from the saved settings and tensors
+    as `load_detector` does) scores as the scorer's own fit/score path."""
+    model = _tiny_model()
+    scorer = _fitted(name, model)
+    if scorer.not_deployable_because:
+        with pytest.raises(NotImplementedError, match="cannot be deployed"):
+            scorer.deployed()
+        return
+    x = torch.randn(9, 1, 16, 16, generator=torch.Generator().manual_seed(8))
+    want = scorer.score(x, batch_size=4)
+    rebuilt = make_scorer(name, **scorer.settings()).load_fitted_state(scorer.fitted_state())
+    with torch.no_grad():
+        logits, features = logits_and_features(model, x)
+        for module in (scorer.deployed(), rebuilt.deployed()):
+            torch.testing.assert_close(module(logits, features), want, rtol=1e-5, atol=1e-6)
+    assert set(dict(scorer.deployed().named_buffers())) == set(scorer.fitted)
+
+
+class DistanceToMean(Scorer):
+    """A new scorer in a few lines: distance of the features to the training features' mean."""
+
+    name, needs_features, needs_training_features, fitted = "centre", True, True, ("centre",)
+
+    def fit(self, model, data=None, labels=None, **_):
+        super().fit(model)
+        self.centre = data.float().mean(0)
+        return self
+
+    def score_outputs(self, logits, features):
+        return (features.float() - self.centre).norm(dim=1)
+
+    def deployed(self):
+        return DistanceToMeanScore(self.centre)
+
+
+class DistanceToMeanScore(torch.nn.Module):
+    def __init__(self, centre):
+        super().__init__()
+        self.register_buffer("centre", centre)
+
+    def forward(self, logits, features):
+        return (features.float() - self.centre).norm(dim=1)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_a_new_scorer_is_one_class_and_one_registry_line(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setitem(SCORERS, "centre", DistanceToMean)  # the one registry line
+    model, cfg = load_trained_model(tiny_run, "cpu")
+    train = load_labelled(cfg.train, cfg.image_shape)
+    test = load_labelled(cfg.test, cfg.image_shape)
+    _, train_feats = predict_outputs(model, train, cfg, "cpu", 100, features=True)
+    _, test_feats = predict_outputs(model, test, cfg, "cpu", 100, features=True)
+    want = (test_feats - train_feats.mean(0)).norm(dim=1).numpy()
+
+    # `oe eval`: fitted on the run's training features, scored from the cached features
+    assert main(["eval", str(tiny_run), "--ood", "noise:gaussian", "--draws", "1",
+                 "--score", "centre", "msp"]) == 0
+    assert json.loads((tiny_run / "results_centre.json").read_text())["score"] == "centre"
+    with np.load(tiny_run / "scores_centre.npz") as cached:
+        np.testing.assert_allclose(cached["in"], want, rtol=1e-5)
+
+    # a deployed detector and its export, with deploy/ unchanged
+    assert main(["detector", str(tiny_run), "--score", "centre"]) == 0
+    assert json.loads((tiny_run / "detector.json").read_text())["stats"] == "detector_stats.pt"
+    det = oe.load_detector(tiny_run)
+    x = np.asarray(test.x[:8])
+    np.testing.assert_allclose(det.score(x), want[:8], rtol=1e-5)
+    assert main(["export", str(tiny_run), "--out", str(tmp_path / "model.pt")]) == 0
+    _, scores, _ = torch.jit.load(str(tmp_path / "model.pt"))(torch.from_numpy(x))
+    np.testing.assert_allclose(scores.numpy(), want[:8], rtol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from tests.helpers import CHECKOUT_SHARED_DATA
 from tests.helpers.datasets_on_disk import write_cifar10, write_cifar100
 from outlier_exposure.cli import main
 from outlier_exposure.data.catalog import registry
+from outlier_exposure.data.storage.roots import data_settings
 from outlier_exposure.reporting.reference import preset_reference
 
 
@@ -85,7 +86,7 @@ SHARED = Path(os.environ.get("OE_SHARED_DATA",
 def test_offline_cifar10_at_a_tiny_size(tmp_path):
     from outlier_exposure.experiments.reproduce import reproduce
 
-    with registry.data_settings(SHARED):
+    with data_settings(SHARED):
         results = reproduce(
             "offline-cifar10", tmp_path, progress=False, log=lambda *_: None,
             overrides={"epochs": 1, "train": "cifar10-subset:train@random1000",
@@ -106,7 +107,7 @@ def test_calibration_rows_at_a_tiny_size(tmp_path):
         calibration_with_reference, reproduce_calibration,
     )
 
-    with registry.data_settings(SHARED):
+    with data_settings(SHARED):
         results = reproduce_calibration(
             "offline-cifar10", tmp_path, progress=False, log=lambda *_: None,
             overrides={"epochs": 1, "train": "cifar10-subset:train@random1000",

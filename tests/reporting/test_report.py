@@ -19,7 +19,7 @@ from sklearn.metrics import average_precision_score
 
 from outlier_exposure.cli import main
 from outlier_exposure.errors import UserInputError
-from outlier_exposure.evaluation.protocol import plan_draws, protocol_metrics
+from outlier_exposure.evaluation.draws import plan_draws, protocol_metrics
 from outlier_exposure.reporting.report import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -221,7 +221,7 @@ def test_paper_numbers_and_deltas_beside_ours(tmp_path):
     fpr = _table(md, "### FPR95")
     assert fpr[0] == ["OOD set", "c10", "c10 paper", "Δ"]
     rows = {row[0]: row for row in fpr[1:]}
-    # PROTOCOL.md section 7: CIFAR-10 baseline FPR95 Gaussian 14.39, Rademacher 47.55, mean 34.94.
+    # docs/protocol.md section 7: CIFAR-10 baseline FPR95 Gaussian 14.39, Rademacher 47.55, mean 34.94.
     for name, paper in (("gaussian", 14.39), ("rademacher", 47.55)):
         assert rows[name][2] == f"{paper:.2f}"
         assert rows[name][3] == f"{100 * r['ood'][name]['fpr'] - paper:+.2f}"

@@ -23,14 +23,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..training import holdout as calibration_split
+from ..training import holdout
+from .report import write_calibration
 from .metrics import BIN_SIZE, calibration_metrics, rescale_01
 from ..data.datasets import load_images, load_labelled
-from ..data.sources import ImageSet
+from ..data.imageset import ImageSet
 from ..errors import UserInputError
-from ..evaluation.protocol import _unique, load_trained_model, plan_draws, predict_logits
+from ..evaluation.draws import plan_draws, unique_name
+from ..evaluation.protocol import load_trained_model, predict_logits
 from .temperature import tune_temperature
-from ..training.loop import resolve_device
+from ..training.setup import resolve_device
 
 METRICS = ("rms", "mad", "soft_f1", "ece")
 NO_SPLIT_NOTE = ("T = 1: the run was trained without --calibration, so there is no held-out "
@@ -47,12 +49,12 @@ def confidences(logits: torch.Tensor, temperature: float, rescale: bool) -> np.n
 def _temperature(run_dir: Path, cfg, model, device, tune: bool) -> dict:
     if not tune:
         return {"value": 1.0, "tuned": False, "note": "T = 1 (--no-temperature)"}
-    if not (run_dir / calibration_split.SPLIT_FILE).exists():
+    if not (run_dir / holdout.SPLIT_FILE).exists():
         return {"value": 1.0, "tuned": False, "note": NO_SPLIT_NOTE}
     train = load_labelled(cfg.train, cfg.image_shape, seed=cfg.seed, role="training set",
                           num_classes=cfg.num_classes)
-    held = calibration_split.load_split(run_dir, len(train))
-    logits = predict_logits(model, calibration_split.subset(train, held), cfg, device,
+    held = holdout.load_split(run_dir, len(train))
+    logits = predict_logits(model, holdout.subset(train, held), cfg, device,
                             cfg.eval_batch_size)
     t = tune_temperature(logits.numpy(), np.asarray(train.y)[held])
     return {"value": float(t), "tuned": True, "n_heldout": int(len(held)),
@@ -83,8 +85,6 @@ def calibrate_run(
 ) -> dict:
     """The calibration protocol on a trained run; writes calibration.{json,csv,md} and
     reliability.png in the run folder (when `write`); returns the results (fractions)."""
-    from .report import write_calibration
-
     run_dir = Path(run_dir)
     if draws < 1 or ratio < 1:
         raise UserInputError("--draws and --ratio must be >= 1")
@@ -122,7 +122,7 @@ def calibrate_run(
         per_draw = [calibration_metrics(np.concatenate([ood_conf[idx], test_conf]),
                                         np.concatenate([np.zeros(len(idx)), test_correct]),
                                         **options) for idx in plan]
-        name = _unique(images.name, per_set)
+        name = unique_name(images.name, per_set)
         per_set[name] = {**_summary(per_draw), "n_per_draw": len(plan[0]), "spec": spec}
         first_draws.append(ood_conf[plan[0]])
 

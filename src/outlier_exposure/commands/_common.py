@@ -44,15 +44,56 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
                    help="download named datasets that are missing (checked against their checksums)")
 
 
+# The flags that override one run-config field each, in --help order: (flag, argparse options).
+# The field is argparse's dest (--lambda sets `lam`); None means "keep the preset's value".
+RECIPE_FLAGS = (
+    ("--epochs", dict(type=int)),
+    ("--lr", dict(type=float)),
+    ("--batch-size", dict(type=int, help="in-distribution images per step")),
+    ("--oe-batch-size", dict(type=int, help="outlier images per step")),
+    ("--lambda", dict(dest="lam", type=float, help="weight of the OE term (default 0.5)")),
+    ("--weight-decay", dict(type=float)),
+    ("--seed", dict(type=int)),
+)
+SPEED_FLAGS = (
+    ("--precision", dict(choices=("fp32", "bf16", "fp16"),
+                         help="autocast precision of the forward pass (default fp32)")),
+    ("--channels-last", dict(action="store_const", const=True,
+                             help="NHWC memory format for model and batches (faster convs on GPUs)")),
+    ("--compile", dict(action="store_const", const=True,
+                       help="torch.compile the model (slow first steps, faster after)")),
+    ("--sync-bn", dict(action="store_const", const=True,
+                       help="with torchrun on GPUs: batch-norm statistics over all processes "
+                            "(default: per process, as the reference)")),
+    ("--data-on", dict(choices=("auto", "device", "host"),
+                       help="where the uint8 training sets live (default auto: on the device "
+                            "when they fit, else pinned host memory)")),
+)
+
+
+def add_field_flags(p, flags) -> None:
+    """Add each (flag, options) of a table such as RECIPE_FLAGS to the parser or group `p`."""
+    for flag, options in flags:
+        p.add_argument(flag, **options)
+
+
+def field_overrides(args, flags) -> dict:
+    """{field: value} for each flag of the table (None where the user did not set it)."""
+    return {_dest(flag, options): getattr(args, _dest(flag, options)) for flag, options in flags}
+
+
+def flags_set(args, flags) -> list[str]:
+    """The flags of the table that the user set."""
+    return [flag for flag, options in flags if getattr(args, _dest(flag, options)) is not None]
+
+
+def _dest(flag: str, options: dict) -> str:
+    return options.get("dest", flag.lstrip("-").replace("-", "_"))
+
+
 def add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run folder to create")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int, help="in-distribution images per step")
-    p.add_argument("--oe-batch-size", type=int, help="outlier images per step")
-    p.add_argument("--lambda", dest="lam", type=float, help="weight of the OE term (default 0.5)")
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--seed", type=int)
+    add_field_flags(p, RECIPE_FLAGS)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out from its last finished epoch")
@@ -60,28 +101,13 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--tensorboard", action="store_true",
                    help="also log each epoch to RUN/tensorboard (needs the tensorboard package)")
-    speed = p.add_argument_group("speed (fp32 without these is the reference)")
-    speed.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
-                       help="autocast precision of the forward pass (default fp32)")
-    speed.add_argument("--channels-last", action="store_const", const=True,
-                       help="NHWC memory format for model and batches (faster convs on GPUs)")
-    speed.add_argument("--compile", action="store_const", const=True,
-                       help="torch.compile the model (slow first steps, faster after)")
-    speed.add_argument("--sync-bn", action="store_const", const=True,
-                       help="with torchrun on GPUs: batch-norm statistics over all processes "
-                            "(default: per process, as the reference)")
-    speed.add_argument("--data-on", choices=("auto", "device", "host"),
-                       help="where the uint8 training sets live (default auto: on the device "
-                            "when they fit, else pinned host memory)")
+    add_field_flags(p.add_argument_group("speed (fp32 without these is the reference)"),
+                    SPEED_FLAGS)
 
 
 def training_overrides(args) -> dict:
-    """The recipe flags the user set (None = keep the preset's value)."""
-    return dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                oe_batch_size=args.oe_batch_size, lam=args.lam,
-                weight_decay=args.weight_decay, seed=args.seed, precision=args.precision,
-                channels_last=args.channels_last, compile=args.compile, sync_bn=args.sync_bn,
-                data_on=args.data_on)
+    """The recipe and speed flags the user set (None = keep the preset's value)."""
+    return field_overrides(args, RECIPE_FLAGS + SPEED_FLAGS)
 
 
 def model_overrides(args) -> dict:

@@ -36,9 +36,9 @@ def register(sub) -> None:
 
 def _set_data_root(path: str | None) -> None:
     if path:
-        from ..data.catalog import registry
+        from ..data.storage import roots
 
-        registry.set_data_root(path)
+        roots.set_data_root(path)
 
 
 def run(args) -> int:

@@ -29,8 +29,7 @@ def run(args) -> int:
     if text_cli.is_text_train(args):  # --task text|lm, a text spec or a text preset
         return text_cli.run_train(args)
     from ..training.holdout import resolve_rule
-    from ..training.config import config_from_preset
-    from ..training.runs import load_config
+    from ..training.config import config_from_preset, load_config
     from ..training.loop import train_run
 
     if args.resume:

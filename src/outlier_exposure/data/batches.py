@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .sources import ImageSet
+from .imageset import ImageSet
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Load a dataset spec for a given role, with the checks that role needs.
 
 The one place that knows every built-in named set (`BUILTIN`); the spec grammar itself lives in
-`spec.py` and the file readers in `sources.py`.
+spec.py, the file readers in sources.py and the named datasets in catalog/.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..errors import UserInputError
 from .modifiers import apply_modifiers, split_modifiers
 from .catalog.offline import OFFLINE_SETS
 from .catalog.registry import LiveBuiltins
-from .sources import ImageSet
+from .imageset import ImageSet
 from .spec import load_spec
 from .validation import is_validation_spec, load_validation
 

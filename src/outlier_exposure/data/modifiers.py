@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import UserInputError
-from .sources import ImageSet
+from .imageset import ImageSet
 
 _MODIFIER = re.compile(r"@(jpeg\d+|first\d+|random\d+)$")
 

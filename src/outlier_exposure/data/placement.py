@@ -19,7 +19,7 @@ import torch
 from ..errors import UserInputError
 from .batches import OutlierStream, to_device_tensor
 from .formats.lazy import LazyImages
-from .sources import ImageSet
+from .imageset import ImageSet
 
 # Keep at least this fraction of free GPU memory for the model when placing data there.
 DEVICE_DATA_FRACTION = 0.5

@@ -1,82 +1,26 @@
-"""Image sets as arrays, and the readers that make them.
-
-Everything downstream (training, scoring, benchmarks) works on one small data model,
-`ImageSet`: an (N, H, W, C) array of pixels plus optional integer labels. This module turns
-the ways users hold images into that model:
+"""The readers of the files users hold images in, each giving an `ImageSet` (imageset.py):
 
 - `load_npz`: a NumPy `.npz` archive (e.g. the offline CIFAR-10 subset);
 - `load_npy`: a `.npy` array, memory-mapped so a big outlier set is never read whole;
-- `load_folder`: a folder of image files, with or without class subfolders;
-- `make_noise`: the reference's synthetic OOD sets, made directly in normalised input space.
+- `load_folder`: a folder of image files, with or without class subfolders.
 
-Every check of user input raises `UserInputError` naming the file and the fix.
+Synthetic noise sets are made in noise.py; the public datasets' own formats are read in
+formats/. Every check of user input raises `UserInputError` naming the file and the fix.
 """
 
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from outlier_exposure.errors import UserInputError
+from ..errors import UserInputError
+from .imageset import ImageSet
+from .resize import cover_and_centre_crop
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-NOISE_KINDS = ("gaussian", "rademacher", "blobs", "uniform")
-
-
-@dataclass
-class ImageSet:
-    """A set of images held as an array, plus optional integer labels.
-
-    x: (N, H, W, C), channel last (grey images have C=1). Either uint8 pixels 0..255, or
-       float32 already in the model's normalised input space when `normalised` is True
-       (synthetic noise is made there directly, as the reference does). May be a numpy
-       memmap: code that takes an ImageSet must not force-load it.
-    y: (N,) int64 labels, or None for unlabelled sets (outliers, OOD test sets).
-    name: short display name, e.g. "gaussian", "textures", "cifar10_subset_32".
-    classes: class names indexed by label, when the source has them.
-    """
-
-    x: np.ndarray
-    y: np.ndarray | None
-    name: str
-    normalised: bool = False
-    classes: list[str] | None = None
-
-    def __post_init__(self) -> None:
-        # These are programming errors (readers validate user files before building a set),
-        # so they raise plain ValueError rather than UserInputError.
-        if self.x.ndim != 4:
-            raise ValueError(f"ImageSet {self.name!r}: x must be (N, H, W, C), got shape {self.x.shape}")
-        if self.y is not None and len(self.y) != len(self.x):
-            raise ValueError(
-                f"ImageSet {self.name!r}: {len(self.x)} images but {len(self.y)} labels"
-            )
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """(H, W, C) of one image."""
-        _, h, w, c = self.x.shape
-        return (int(h), int(w), int(c))
-
-    @property
-    def num_classes(self) -> int | None:
-        """Max label + 1, or None for an unlabelled set."""
-        if self.y is None:
-            return None
-        return int(self.y.max()) + 1 if len(self.y) else 0
-
-    def __repr__(self) -> str:
-        # The default dataclass repr would print the pixel array.
-        labels = "unlabelled" if self.y is None else f"{self.num_classes} classes"
-        kind = "normalised float32" if self.normalised else str(self.x.dtype)
-        return f"ImageSet({self.name!r}, {len(self)} x {self.shape}, {kind}, {labels})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,24 +239,6 @@ def _target_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     return int(h), int(w)
 
 
-def fit_image(image, size: tuple[int, int]):
-    """Resize a PIL image so it covers (h, w) (the shorter side fits), then centre-crop.
-
-    This is torchvision's Resize(s) + CenterCrop(s) for square targets, the preprocessing the
-    reference uses for Textures; bilinear resampling (PIL's is antialiased when shrinking).
-    """
-    from PIL import Image
-
-    th, tw = size
-    w, h = image.size
-    scale = max(th / h, tw / w)
-    new_w, new_h = max(tw, round(w * scale)), max(th, round(h * scale))
-    if (new_w, new_h) != (w, h):
-        image = image.resize((new_w, new_h), Image.BILINEAR)
-    left, top = (new_w - tw) // 2, (new_h - th) // 2
-    return image.crop((left, top, left + tw, top + th))
-
-
 def _image_files(folder: Path) -> list[Path]:
     """Image files under folder (recursively), sorted by their path relative to it."""
     files = [
@@ -365,7 +291,7 @@ def _read_image(file: Path, mode: str, size: tuple[int, int] | None) -> np.ndarr
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise UserInputError(f"cannot read image {file}: {err} (remove or replace the file)") from None
     if size is not None:
-        image = fit_image(image, size)
+        image = cover_and_centre_crop(image, size)
     pixels = np.asarray(image, dtype=np.uint8)
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
@@ -406,65 +332,3 @@ def load_folder(
         x[i] = pixels
     y = None if labels is None else np.asarray(labels, dtype=np.int64)
     return ImageSet(x=x, y=y, name=name or path.name, classes=classes)
-
-
-# ---------------------------------------------------------------------------------------------
-# Synthetic noise (made directly in normalised input space, as the reference does)
-
-
-def blobs_from_bits(bits: np.ndarray) -> np.ndarray:
-    """Turn Bernoulli draws (N, H, W, C) into the reference's Blobs images in [-1, 1].
-
-    The reference blurs each image with skimage.filters.gaussian(img, sigma=1.5,
-    multichannel=False): with no channel axis the blur runs over H, W *and* C as one 3-D
-    volume. That equals scipy's gaussian_filter with sigma (0, 1.5, 1.5, 1.5) and skimage's
-    defaults (mode "nearest", truncate 4.0) on the whole batch at once, bit for bit on
-    float32 (tested), and is several times faster than a Python loop over images.
-    Then values < 0.75 become 0 and x * 2 - 1 maps to [-1, 1].
-    """
-    from scipy.ndimage import gaussian_filter
-
-    blurred = gaussian_filter(
-        np.asarray(bits, dtype=np.float32), sigma=(0, 1.5, 1.5, 1.5), mode="nearest", truncate=4.0
-    )
-    blurred[blurred < 0.75] = 0.0
-    return blurred * 2 - 1
-
-
-def make_noise(
-    kind: str, n: int, shape: tuple[int, int, int] = (32, 32, 3), seed: int = 1,
-    value_range: tuple[float, float] = (-1.0, 1.0),
-) -> ImageSet:
-    """Make n synthetic OOD images of one kind, as float32 already in normalised input space.
-
-    With the range [lo, hi] = [-1, 1] (the reference's CIFAR and Tiny ImageNet sets):
-    gaussian: clip(N(0, 0.5^2), -1, 1); rademacher: +-1 with probability 1/2 each;
-    blobs: see `blobs_from_bits` (Bernoulli(0.7) then a blur and a threshold);
-    uniform: U(-1, 1). For models fed [0, 1] inputs (the reference's SVHN and MNIST) the range
-    is [0, 1]: gaussian clip(N(0.5, 0.5^2), 0, 1), Bernoulli {0, 1}, blobs in {0} u [0.75, 1],
-    U(0, 1), i.e. the same sets with the mid-point and end points moved (the std stays 0.5).
-    A private np.random.default_rng(seed) makes the set reproducible without touching global
-    random state.
-    """
-    if kind not in NOISE_KINDS:
-        raise UserInputError(f"unknown noise kind {kind!r}; choose one of: {', '.join(NOISE_KINDS)}")
-    if int(n) <= 0:
-        raise UserInputError(f"noise:{kind} needs a positive number of images, got {n}")
-    lo, hi = (float(v) for v in value_range)
-    if not lo < hi:
-        raise UserInputError(f"noise value range {value_range} must have low < high")
-    rng = np.random.default_rng(seed)
-    size = (int(n), *(int(s) for s in shape))
-    if kind == "gaussian":
-        # std 0.5 around the mid-point, clipped: clip(N(0, 0.5^2), -1, 1) for [-1, 1]
-        x = np.clip(rng.standard_normal(size, dtype=np.float32) * 0.5 + 0.5 * (lo + hi), lo, hi)
-    else:
-        if kind == "rademacher":
-            unit = rng.integers(0, 2, size=size, dtype=np.int8) * 2 - 1
-        elif kind == "blobs":
-            unit = blobs_from_bits(rng.random(size, dtype=np.float32) < 0.7)
-        else:  # uniform
-            unit = rng.random(size, dtype=np.float32) * 2 - 1  # U[-1, 1)
-        # made in [-1, 1]; mapped affinely onto [lo, hi] (the identity for [-1, 1])
-        x = unit if (lo, hi) == (-1.0, 1.0) else lo + (unit + 1) * (0.5 * (hi - lo))
-    return ImageSet(x=x.astype(np.float32, copy=False), y=None, name=kind, normalised=True)

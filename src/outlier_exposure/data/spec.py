@@ -39,17 +39,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from ..errors import UserInputError
 from .formats.lazy import LazyImages
-from outlier_exposure.data.sources import (
-    NOISE_KINDS,
-    ImageSet,
-    fit_image,
-    load_folder,
-    load_npy,
-    load_npz,
-    make_noise,
-)
-from outlier_exposure.errors import UserInputError
+from .imageset import ImageSet
+from .noise import NOISE_KINDS, make_noise
+from .resize import luma, resize_images
+from .sources import load_folder, load_npy, load_npz
 
 BuiltinLoader = Callable[[str | None, tuple[int, int, int], int], ImageSet]
 
@@ -181,36 +176,6 @@ def parse_spec(text: str) -> Spec:
 # Making images fit the model's input shape
 
 
-def resize_images(x: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """Resize uint8 (N, H, W, C) images to size (int or (h, w)); returns a new uint8 array.
-
-    Same rule as folder:PATH:SIZE (shorter side resized bilinearly, then centre-cropped), so
-    square images simply scale. Reads every image into memory: callers opt in explicitly.
-    """
-    from PIL import Image
-
-    h, w = (size, size) if isinstance(size, int) else size
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise UserInputError(
-            f"resize_images takes uint8 (N, H, W, C) images with C = 1 or 3, got {x.dtype} {tuple(x.shape)}"
-        )
-    out = np.empty((len(x), h, w, x.shape[-1]), dtype=np.uint8)
-    for i, pixels in enumerate(x):
-        image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-        fitted = np.asarray(fit_image(image, (h, w)))
-        out[i] = fitted.reshape(h, w, -1)
-    return out
-
-
-def _luma(x: np.ndarray) -> np.ndarray:
-    """RGB -> grey with the ITU-R 601 luma weights (0.299, 0.587, 0.114), rounded half to even.
-
-    In integers (thousandths), so that the result is exact: float32 weights made a pixel whose
-    exact luma is k + 0.5 round up or down depending on the BLAS summation order."""
-    thousandths = np.asarray(x, dtype=np.int64) @ np.array([299, 587, 114], dtype=np.int64)
-    return np.rint(thousandths / 1000)[..., None].astype(np.uint8)
-
-
 def _chain(steps: tuple[Callable[[np.ndarray], np.ndarray], ...], x: np.ndarray) -> np.ndarray:
     for step in steps:
         x = step(x)
@@ -226,8 +191,8 @@ def fit_to_shape(images: ImageSet, shape: tuple[int, int, int], source: str | No
     folder:PATH:SIZE or `resize_images`. A lazy set (`LazyImages`: 80 Million Tiny Images, a
     large image folder) cannot be resized up front, and the reference resizes such outliers on
     the fly (80M Tiny Images to 28x28 grey for MNIST: Resize(28), then luma), so its batches
-    are resized as they are read: `resize_images` (PIL bilinear, covering then centre crop),
-    then the channel conversion. It stays lazy.
+    are resized as they are read: `resize.resize_images` (PIL bilinear, covering then centre
+    crop), then the channel conversion (`resize.luma`). It stays lazy.
     """
     h, w, c = (int(s) for s in shape)
     have_h, have_w, have_c = images.shape
@@ -242,7 +207,7 @@ def fit_to_shape(images: ImageSet, shape: tuple[int, int, int], source: str | No
         raise UserInputError(
             f"{what} has {have_h}x{have_w} images but the model takes {h}x{w}; "
             f"resize them: folder:PATH:{h}x{w} for image folders, or "
-            f"outlier_exposure.data.spec.resize_images(x, ({h}, {w})) and save the result"
+            f"outlier_exposure.data.resize.resize_images(x, ({h}, {w})) and save the result"
         )
     steps = []
     if (have_h, have_w) != (h, w):  # lazy sets only (refused above otherwise)
@@ -250,7 +215,7 @@ def fit_to_shape(images: ImageSet, shape: tuple[int, int, int], source: str | No
     if have_c == 1 and c == 3:
         steps.append(partial(np.repeat, repeats=3, axis=-1))
     elif have_c == 3 and c == 1:
-        steps.append(_luma)
+        steps.append(luma)
     elif have_c != c:
         raise UserInputError(f"{what} has {have_c} channels; the model takes {c}")
     if not steps:

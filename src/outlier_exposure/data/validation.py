@@ -42,8 +42,9 @@ from typing import Callable
 
 import numpy as np
 
-from outlier_exposure.data.sources import ImageSet, make_noise
-from outlier_exposure.errors import UserInputError
+from ..errors import UserInputError
+from .imageset import ImageSet
+from .noise import make_noise
 
 PREFIX = "val:"
 KINDS = ("uniform", "arithmetic-mean", "geometric-mean", "jigsaw", "speckle", "pixelate",

@@ -7,8 +7,9 @@ anomaly when its score > t. The held-out images are, by default, the run's calib
 hold-out (`--calibration`; never trained on); a run without one falls back to its test set,
 with a warning: the threshold then saw test data. It writes `RUN/detector.json` (score,
 threshold, requested and achieved TPR, the held-out data, package version, model name, kwargs,
-classes and the sha256 of `model.pt`) and, for Mahalanobis / KNN, `RUN/detector_stats.pt`
-(tensors only).
+classes, the sha256 of `model.pt` and the scorer's settings) and, for a scorer that fits
+tensors (Mahalanobis, KNN), `RUN/detector_stats.pt` (those tensors only). The score is the
+scorer's own `deployed()` module (`evaluation/posthoc/`): nothing here knows a score by name.
 
 `load_detector(RUN)` reads them back (`torch.load(weights_only=True)`: no code is unpickled)
 after checking that the package's major version and the run's model are those the threshold
@@ -28,11 +29,15 @@ import numpy as np
 import torch
 
 from .._version import __version__
-from ..training import holdout as calibration_split, runs
+from ..training import holdout, runs
 from ..data.datasets import load_images, load_labelled
 from ..errors import UserInputError
+from ..evaluation.posthoc import SCORERS, Scorer, deployable_names, make_scorer
+from ..evaluation.posthoc.run_data import fit_scorers
+from ..evaluation.protocol import default_score, load_trained_model
+from ..training.setup import resolve_device
 from .inputs import read_inputs
-from .module import DEPLOYABLE, STATS, DetectorModule
+from .module import DetectorModule
 
 DETECTOR, STATS_FILE = "detector.json", "detector_stats.pt"
 FORMAT = 1
@@ -129,26 +134,33 @@ def _holdout(run_dir: Path, cfg, spec: str | None, log):
             raise UserInputError(f"--holdout {spec} is synthetic noise; name held-out "
                                  "in-distribution images")
         return images, spec
-    if (run_dir / calibration_split.SPLIT_FILE).exists():
+    if (run_dir / holdout.SPLIT_FILE).exists():
         train = load_labelled(cfg.train, cfg.image_shape, seed=cfg.seed, role="--train")
-        held = calibration_split.load_split(run_dir, len(train))
-        return calibration_split.subset(train, held), f"calibration hold-out of {cfg.train}"
+        held = holdout.load_split(run_dir, len(train))
+        return holdout.subset(train, held), f"calibration hold-out of {cfg.train}"
     log(f"warning: {run_dir} has no calibration hold-out (train it with --calibration); the "
         f"threshold is fixed on its test set {cfg.test}, so test results seen after it are no "
         "longer held out. Name held-out images with --holdout SPEC to avoid this.")
     return load_labelled(cfg.test, cfg.image_shape, seed=cfg.seed, role="test set"), cfg.test
 
 
-def _stats(score: str, model, cfg, run_dir: Path, device, k: int) -> dict[str, torch.Tensor]:
-    if score not in STATS:
-        return {}
-    from ..evaluation.posthoc.run_data import fit_scorers
+def _check_deployable(score: str) -> None:
+    if score in SCORERS and not SCORERS[score].not_deployable_because:
+        return
+    why = SCORERS[score].not_deployable_because if score in SCORERS else ""
+    raise UserInputError(f"--score {score} cannot be deployed{f' ({why})' if why else ''}; "
+                         f"choose one of {', '.join(deployable_names())}")
 
-    scorer = fit_scorers([score], model, cfg, run_dir, device, options={"knn_k": k},
-                         log=lambda *_: None)[score]
-    if score == "knn":
-        return {"bank": scorer.bank.contiguous()}
-    return {"means": scorer.means.contiguous(), "precision": scorer.precision.contiguous()}
+
+def _saved_scorer(run_dir: Path, score: str, info: dict) -> Scorer:
+    """The fitted scorer of a detector file: its settings, and its tensors from STATS_FILE."""
+    settings = info.get("score_settings")
+    if settings is None:
+        # Files of before the scorer registry kept knn's one setting, k, at the top level.
+        settings = {"k": info["k"]} if info.get("k") else {}
+    scorer = make_scorer(score, **settings)
+    state = runs.load_torch(run_dir / STATS_FILE) if scorer.fitted else None
+    return scorer.load_fitted_state(state)
 
 
 def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 0.95,
@@ -156,9 +168,6 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
                  log=print) -> dict:
     """Fix the threshold of RUN's detector at `tpr` on held-out in-distribution images; write
     RUN/detector.json (and detector_stats.pt); return its contents."""
-    from ..evaluation.protocol import default_score, load_trained_model
-    from ..training.loop import resolve_device
-
     run_dir = Path(run_dir)
     if not 0 < tpr <= 1:
         raise UserInputError(f"--tpr {tpr} must be in (0, 1], e.g. 0.95 (95% of in-distribution "
@@ -166,13 +175,12 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
     dev = resolve_device(device)
     model, cfg = load_trained_model(run_dir, dev)
     score = score or default_score(cfg)
-    if score not in DEPLOYABLE:
-        hint = " (it needs input gradients for every image)" if score == "odin" else ""
-        raise UserInputError(f"--score {score} cannot be deployed{hint}; choose one of "
-                             f"{', '.join(DEPLOYABLE)}")
-    stats = _stats(score, model, cfg, run_dir, dev, knn_k)
+    _check_deployable(score)
+    scorer = fit_scorers([score], model, cfg, run_dir, dev, options={"knn_k": knn_k},
+                         log=lambda *_: None)[score]
+    stats = scorer.fitted_state()
     images, described = _holdout(run_dir, cfg, holdout, log)
-    module = DetectorModule(model, cfg.mean, cfg.std, score, stats=stats, k=knn_k).to(dev)
+    module = DetectorModule(model, cfg.mean, cfg.std, scorer.deployed()).to(dev)
     _, held_scores, _ = _run_batches(module, np.asarray(images.x), dev, cfg.eval_batch_size)
     threshold = threshold_at_tpr(held_scores, tpr)
     info = {
@@ -193,7 +201,7 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
         "mean": list(cfg.mean),
         "std": list(cfg.std),
         "model_sha256": file_sha256(run_dir / runs.MODEL),
-        "k": knn_k if score == "knn" else None,
+        "score_settings": scorer.settings(),
         "stats": STATS_FILE if stats else None,
     }
     if stats:
@@ -204,9 +212,6 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
 
 def load_detector(run_dir: str | Path, device: str | None = "cpu") -> Detector:
     """The detector `oe detector` fixed for RUN (see the module docstring)."""
-    from ..evaluation.protocol import load_trained_model
-    from ..training.loop import resolve_device
-
     run_dir = Path(run_dir)
     path = run_dir / DETECTOR
     if not path.exists():
@@ -234,9 +239,8 @@ def load_detector(run_dir: str | Path, device: str | None = "cpu") -> Detector:
             f"{path} was fixed for another model ({recorded[0]} {recorded[1]}, "
             f"{recorded[2]} classes, model.pt sha256 {str(info.get('model_sha256'))[:12]}) than "
             f"{run_dir} now holds: rerun `oe detector {run_dir}`")
-    stats = runs.load_torch(run_dir / STATS_FILE) if score in STATS else None
-    module = DetectorModule(model, cfg.mean, cfg.std, score, threshold, stats=stats,
-                            k=info.get("k") or 0)
+    scorer = _saved_scorer(run_dir, score, info)
+    module = DetectorModule(model, cfg.mean, cfg.std, scorer.deployed(), threshold)
     return Detector(module, info, dev)
 
 

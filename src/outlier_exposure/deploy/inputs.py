@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.sources import IMAGE_EXTENSIONS, fit_image, load_npz
+from ..data.resize import cover_and_centre_crop as fit_image
+from ..data.sources import IMAGE_EXTENSIONS, load_npz
 from ..errors import UserInputError
 
 

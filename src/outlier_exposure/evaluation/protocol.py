@@ -1,4 +1,5 @@
-"""The OOD-detection test protocol of the reference, over cached scores.
+"""The OOD-detection test protocol of the reference on an image run (the protocol itself, shared
+with text runs and language models, is `draws.run_protocol`; the record is `results.Results`).
 
 - The in-distribution test set is scored once; so is each OOD set.
 - For each OOD set, `draws` times (reference: 10): draw `len(test) // ratio` OOD examples
@@ -24,6 +25,7 @@ needs input gradients and re-runs the model on the same images.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -32,16 +34,15 @@ from ..training import runs
 from ..training.config import RunConfig
 from ..data.batches import sequential_batches, to_device_tensor
 from ..data.datasets import load_images, load_labelled
-from ..data.sources import ImageSet
+from ..data.imageset import ImageSet
 from ..data.validation import is_validation_spec
 from ..errors import UserInputError
 from ..training.precision import autocast
-from ..metrics import detection_metrics, detection_metrics_many
-from ..scores import compute_score
-from .results import scores_summary, write_results
-from ..training.loop import build_model, preprocess_of, resolve_device
-
-METRICS = ("fpr", "auroc", "aupr")
+from .posthoc import logits_and_features, scorer_names
+from .posthoc.run_data import fit_scorers, input_batches
+from .draws import DrawSettings, OODSet, classification_outcome, run_protocol
+from .results import Results, scores_summary, write_results
+from ..training.setup import build_model, preprocess_of, resolve_device
 
 
 @torch.no_grad()
@@ -65,50 +66,12 @@ def load_trained_model(run_dir: Path, device) -> tuple[torch.nn.Module, RunConfi
     return model.to(device).eval(), cfg
 
 
-def plan_draws(n_ood: int, n_per_draw: int, draws: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """The OOD indices of each draw: `min(n_per_draw, n_ood)` drawn without replacement."""
-    n = min(n_per_draw, n_ood)
-    return [rng.choice(n_ood, size=n, replace=False) for _ in range(draws)]
-
-
-def protocol_metrics(
-    in_scores: np.ndarray, out_scores: np.ndarray, draw_indices: list[np.ndarray], *,
-    recall: float, positive: str, rule: str,
-) -> dict:
-    """Mean and std of the metrics over the draws; `out_scores[i]` is OOD example i's score."""
-    per_draw = detection_metrics_many(in_scores, [out_scores[idx] for idx in draw_indices],
-                                      recall_level=recall, positive=positive, rule=rule)
-    summary = {}
-    for m in METRICS:
-        values = [result[m] for result in per_draw]
-        summary[m] = float(np.mean(values))
-        summary[f"{m}_std"] = float(np.std(values))
-    summary["n_per_draw"] = len(draw_indices[0])
-    return summary
-
-
-def _mean_of(per_set: dict) -> dict | None:
-    """The unweighted mean of each metric over the sets; None when there are none."""
-    if not per_set:
-        return None
-    return {m: float(np.mean([r[m] for r in per_set.values()])) for m in METRICS}
-
-
-def _unique(name: str, taken: dict) -> str:
-    candidate, k = name, 2
-    while candidate in taken:
-        candidate, k = f"{name}-{k}", k + 1
-    return candidate
-
-
 def default_score(cfg: RunConfig) -> str:
     """The score a run is evaluated with unless told: energy for an energy fine-tune, else MSP."""
     return "energy" if getattr(cfg, "loss", "oe") == "energy" else "msp"
 
 
 def _score_names(score: str | None, scores: list[str] | None, cfg: RunConfig) -> list[str]:
-    from .posthoc import scorer_names
-
     names = list(dict.fromkeys(scores)) if scores else [score or default_score(cfg)]
     unknown = [n for n in names if n not in scorer_names()]
     if unknown:
@@ -120,8 +83,6 @@ def _score_names(score: str | None, scores: list[str] | None, cfg: RunConfig) ->
 def predict_outputs(model, images: ImageSet, cfg: RunConfig, device, batch_size: int,
                     precision: str = "fp32", features: bool = False):
     """(logits, penultimate features or None) of every image (float32, CPU), from ONE pass."""
-    from .posthoc import logits_and_features
-
     if not features:
         return predict_logits(model, images, cfg, device, batch_size, precision), None
     pre = preprocess_of(cfg)
@@ -144,6 +105,8 @@ def evaluate_run(run_dir: str | Path, ood: list[str] | None = None, **options) -
     an energy fine-tune) names the anomaly score; with `scores` naming several, all are
     evaluated in one pass and the first one's results are returned (and are `results.json`)."""
     return next(iter(evaluate_scores(run_dir, ood, **options).values()))
+
+
 
 
 def evaluate_scores(
@@ -172,12 +135,11 @@ def evaluate_scores(
     same images. Every score sees the same draws. Written: `results.json` (.csv, .md) and
     `scores_<score>.npz` for the first score as for one score; with several, also
     `results_<score>.json` and `scores_<score>.npz` for each and `scores_summary.md`."""
-    from .posthoc.run_data import fit_scorers, input_batches
-
     run_dir = Path(run_dir)
     log = log or (lambda *_: None)
-    if draws < 1 or ratio < 1:
-        raise UserInputError("--draws and --ratio must be >= 1")
+    settings = DrawSettings(draws=draws, ratio=ratio, recall=recall, positive=positive, rule=rule,
+                     seed=seed)
+    settings.check()
     dev = resolve_device(device)
     model, cfg = load_trained_model(run_dir, dev)
     names = _score_names(score, scores, cfg)
@@ -190,10 +152,36 @@ def evaluate_scores(
     scorers = fit_scorers(names, model, cfg, run_dir, dev, options=score_options, test_set=test,
                           ood_specs=ood, recall=recall, positive=positive, rule=rule, seed=seed,
                           log=log)
+    score_images = _image_scorer(model, cfg, scorers, dev, precision)
+    logits, in_found = score_images(test)
+    in_scores = {name: v.astype(np.float64) for name, v in in_found.items()}
+    test_error, error_detection = classification_outcome(logits, test.y, settings)
+    n_per_draw = settings.per_draw(len(test), f"the test set {cfg.test} has {len(test)} images")
+    outcomes = run_protocol(in_scores, _image_sets(ood, cfg, test, n_per_draw * draws, seed,
+                                                   score_images), settings)
+    common = dict(run=str(run_dir), in_dist=cfg.test, model=cfg.model,
+                  # An energy fine-tune is an "oe-tune" run trained with another loss: named
+                  # apart so that reports never set the OE paper's numbers beside it.
+                  mode="energy-tune" if cfg.loss == "energy" else cfg.mode, loss=cfg.loss,
+                  precision=precision, n_test=len(test), test_error=test_error,
+                  error_detection=error_detection, **settings.record_fields())
+    found = {name: Results(score=name, ood=outcome.ood, mean=outcome.mean,
+                           score_params=scorers[name].params() or None,
+                           validation=outcome.validation or None,
+                           validation_mean=outcome.validation_mean, **common)
+             for name, outcome in outcomes.items()}
+    if write:
+        _write_scores(run_dir, found, outcomes)
+    return {name: record.to_dict() for name, record in found.items()}
+
+
+def _image_scorer(model, cfg: RunConfig, scorers: dict, dev, precision: str):
+    """images -> (logits, {score: anomaly scores}): one pass of the model for every score that
+    reads its outputs, another (with gradients) for each score that perturbs the inputs."""
     with_features = any(s.needs_features and not s.needs_inputs for s in scorers.values())
     bs = cfg.eval_batch_size
 
-    def score_set(images: ImageSet):
+    def score_images(images: ImageSet):
         logits, feats = predict_outputs(model, images, cfg, dev, bs, precision, with_features)
         found = {}
         for name, scorer in scorers.items():
@@ -203,81 +191,33 @@ def evaluate_scores(
                 found[name] = scorer.score_outputs(logits, feats).numpy()
         return logits, found
 
-    logits, in_found = score_set(test)
-    in_scores = {name: v.astype(np.float64) for name, v in in_found.items()}
-    right = logits.argmax(1).numpy() == np.asarray(test.y)
-    msp = compute_score("msp", logits).numpy().astype(np.float64)
-    error_detection = None
-    if 0 < right.sum() < len(right):
-        error_detection = detection_metrics(msp[right], msp[~right], recall_level=recall,
-                                            positive="ood", rule=rule)
+    return score_images
 
-    n_per_draw = len(test) // ratio
-    if n_per_draw < 1:
-        raise UserInputError(f"the test set {cfg.test} has {len(test)} images: too few for 1:{ratio}")
-    rng = np.random.default_rng(seed)
-    per_set = {name: {} for name in names}
-    validation = {name: {} for name in names}  # val: sets, reported apart, never in the mean
-    cached = {name: {"in": in_scores[name].astype(np.float32)} for name in names}
-    first = names[0]
-    for spec in ood:
-        images = load_images(spec, cfg.image_shape, seed=seed, role="--ood", n=n_per_draw * draws,
+
+def _image_sets(specs: list[str], cfg: RunConfig, test: ImageSet, n: int, seed: int,
+                score_images) -> Iterator[OODSet]:
+    """The OOD image sets, each read when the protocol reaches it (`n`: noise images made)."""
+    for spec in specs:
+        images = load_images(spec, cfg.image_shape, seed=seed, role="--ood", n=n,
                              noise_range=cfg.noise_range, test_set=test)
-        plan = plan_draws(len(images), n_per_draw, draws, rng)
-        # Score only the images some draw uses, each once (the reference re-runs every draw).
-        needed = np.unique(np.concatenate(plan))
-        subset = ImageSet(x=images.x[needed], y=None, name=images.name,
-                          normalised=images.normalised)
-        _, out_found = score_set(subset)
-        set_name = _unique(images.name, {**per_set[first], **validation[first]})
-        for name in names:
-            out_scores = np.full(len(images), np.nan)
-            out_scores[needed] = out_found[name]
-            group = validation[name] if is_validation_spec(spec) else per_set[name]
-            group[set_name] = protocol_metrics(in_scores[name], out_scores, plan, recall=recall,
-                                               positive=positive, rule=rule)
-            group[set_name]["spec"] = spec
-            group[set_name]["n_scored"] = int(len(needed))
-            cached[name][f"ood:{set_name}"] = out_scores[needed].astype(np.float32)
-            cached[name][f"ood_index:{set_name}"] = needed
 
-    found = {}
-    for name in names:
-        results = {
-            "run": str(run_dir),
-            "in_dist": cfg.test,
-            "model": cfg.model,
-            # An energy fine-tune is an "oe-tune" run trained with another loss: named apart so
-            # that reports never set the OE paper's numbers beside it.
-            "mode": "energy-tune" if cfg.loss == "energy" else cfg.mode,
-            "loss": cfg.loss,
-            "score": name,
-            "positive": positive,
-            "rule": rule,
-            "recall_level": recall,
-            "draws": draws,
-            "ratio": ratio,
-            "seed": seed,
-            "precision": precision,
-            "n_test": len(test),
-            "test_error": float(1.0 - right.mean()),
-            "error_detection": error_detection,
-            "ood": per_set[name],
-            "mean": _mean_of(per_set[name]),
-        }
-        params = scorers[name].params()
-        if params:
-            results["score_params"] = params
-        if validation[name]:
-            results["validation"] = validation[name]
-            results["validation_mean"] = _mean_of(validation[name])
-        found[name] = results
-    if write:
-        write_results(run_dir, found[first])
-        for name in names:
-            np.savez_compressed(run_dir / f"scores_{name}.npz", **cached[name])
-        if len(names) > 1:
-            for name in names:
-                runs.write_json(run_dir / f"results_{name}.json", found[name])
-            runs.write_text(run_dir / "scores_summary.md", scores_summary(found, markdown=True))
-    return found
+        def score(needed: np.ndarray, images=images) -> dict[str, np.ndarray]:
+            subset = ImageSet(x=images.x[needed], y=None, name=images.name,
+                              normalised=images.normalised)
+            return score_images(subset)[1]
+
+        yield OODSet(name=images.name, spec=spec, size=len(images), score=score,
+                     validation=is_validation_spec(spec))
+
+
+def _write_scores(run_dir: Path, found: dict[str, Results], outcomes: dict) -> None:
+    """results.json (.csv, .md) of the first score, every score's cache; with several scores,
+    each one's results and their summary."""
+    write_results(run_dir, next(iter(found.values())))
+    for name, outcome in outcomes.items():
+        np.savez_compressed(run_dir / f"scores_{name}.npz", **outcome.cache)
+    if len(found) > 1:
+        for name, record in found.items():
+            record.save(run_dir / f"results_{name}.json")
+        runs.write_text(run_dir / "scores_summary.md",
+                        scores_summary({n: r.to_dict() for n, r in found.items()}, markdown=True))

@@ -1,13 +1,117 @@
-"""Tables of results: console text, Markdown, CSV. Results hold fractions; tables show percent."""
+"""The results record of the OOD protocol (`Results`, = `results.json`) and its tables: console
+text, Markdown, CSV. Results hold fractions; tables show percent.
+
+Every results.json, image, text classifier or language model, is written by `Results.to_dict`
+and read by `Results.from_dict` / `Results.load`. The file keeps the keys, and the key order,
+it has always had: the keys every record has, then the optional ones a record has only when
+they apply (an image run's `loss` and `precision`, a text run's `task` and `skipped`, an LM's
+`test_perplexity` and `unit`, post-hoc `score_params`, `validation` sets). Unknown keys are
+kept, after the known ones, so a file from a newer version survives a read and a write.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from ..errors import UserInputError
 from ..formatting import markdown_table, pct, text_table
 from ..training import runs
+
+# What a reader cannot do without (the tables, reports and figures index these).
+REQUIRED = ("ood", "mean", "score", "test_error")
+# Written even when None: a null here says something ("no mistakes to detect", "no OOD set").
+NULLABLE = ("error_detection", "mean")
+
+
+@dataclass(kw_only=True)
+class Results:
+    """One run evaluated with one score. Field order = key order in results.json."""
+
+    run: str | None = None
+    task: str | None = None               # text runs: "text" or "lm"
+    in_dist: str | None = None
+    model: str | None = None
+    mode: str | None = None
+    loss: str | None = None               # image runs
+    score: str
+    positive: str | None = None
+    rule: str | None = None
+    recall_level: float | None = None
+    draws: int | None = None
+    ratio: int | None = None
+    seed: int | None = None
+    precision: str | None = None          # image runs
+    n_test: int | None = None
+    test_error: float
+    error_detection: dict | None = None
+    ood: dict
+    mean: dict | None
+    score_params: dict | None = None      # post-hoc scores' fitted settings
+    validation: dict | None = None        # val: sets, never in the mean
+    validation_mean: dict | None = None
+    skipped: dict | None = None           # text runs: default OOD sets not found (spec -> why)
+    test_perplexity: float | None = None  # language models
+    unit: str | None = None               # language models: what a scored unit is
+    extra: dict = field(default_factory=dict)  # keys this version does not know, kept as read
+
+    def to_dict(self) -> dict:
+        found = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "extra" and (value is not None or f.name in NULLABLE):
+                found[f.name] = value
+        return {**found, **self.extra}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data, source: str = "the results") -> "Results":
+        """The record of a results.json's contents; UserInputError when it is not one."""
+        missing = [k for k in REQUIRED if not isinstance(data, dict) or k not in data]
+        if missing:
+            raise UserInputError(
+                f"{source} lacks {', '.join(missing)}: it is not a results file of `oe eval`; "
+                "evaluate the run again with `oe eval RUN`"
+            )
+        known = {f.name for f in fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in data.items() if k in known},
+                   extra={k: v for k, v in data.items() if k not in known})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Results":
+        return cls.from_dict(read_results_json(path), str(path))
+
+    @classmethod
+    def reusable(cls, path: str | Path) -> dict:
+        """The contents of a run's results.json as `to_dict` writes them, or {} when the file is
+        damaged or is not a record: then the run is simply evaluated again."""
+        try:
+            return cls.load(path).to_dict()
+        except UserInputError:
+            return {}
+
+    def save(self, path: str | Path) -> None:
+        runs.write_json(Path(path), self.to_dict())
+
+    @property
+    def specs(self) -> list:
+        """The spec of each OOD test set, in order (None for a set recorded without one)."""
+        return [r.get("spec") for r in self.ood.values()]
+
+
+def read_results_json(path: str | Path):
+    """The parsed contents of a results.json (any layout); UserInputError when not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path} is not valid JSON ({exc}); evaluate the run again with "
+                             "`oe eval RUN`") from None
 
 
 def fpr_label(results: dict) -> str:
@@ -72,9 +176,12 @@ def results_csv(results: dict) -> str:
     return buffer.getvalue()
 
 
-def write_results(run_dir: Path, results: dict) -> None:
+def write_results(run_dir: Path, results: Results | dict) -> None:
+    """results.json (the record), results.csv and results.md in `run_dir`."""
     run_dir = Path(run_dir)
-    runs.write_json(run_dir / "results.json", results)
+    record = Results.from_dict(results) if isinstance(results, dict) else results
+    record.save(run_dir / "results.json")
+    results = record.to_dict()
     runs.write_text(run_dir / "results.csv", results_csv(results))
     runs.write_text(run_dir / "results.md", results_text(results, markdown=True))
 

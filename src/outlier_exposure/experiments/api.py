@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..training.config import config_from_preset
+from ..training.config import config_from_preset, tune_config
 from ..evaluation.protocol import evaluate_run
-from .pipeline import tune_config
 from ..training.loop import train_run
 
 

@@ -6,33 +6,15 @@ holds a finished model is reused, an interrupted one is resumed, a missing one i
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from ..training import runs
-from ..training.config import RunConfig, config_from_preset
+from ..training.config import config_from_preset, tune_config
 from ..errors import UserInputError
 from ..evaluation.protocol import evaluate_run
-from ..evaluation.results import comparison_text
+from ..evaluation.results import Results, comparison_text
 from ..training.loop import train_run
-
-
-def tune_config(baseline_dir: Path, **overrides) -> RunConfig:
-    """The OE fine-tune of a baseline run: its data, model and input format; the preset's tune recipe."""
-    base = runs.load_config(baseline_dir)
-    inherited = dict(
-        train=base.train, test=base.test, model=base.model, model_kwargs=base.model_kwargs,
-        image_shape=base.image_shape, mean=base.mean, std=base.std,
-        crop_padding=base.crop_padding, flip=base.flip, batch_size=base.batch_size,
-        weight_decay=base.weight_decay, ood=base.ood, seed=base.seed,
-        eval_batch_size=base.eval_batch_size, noise_range=base.noise_range,
-        calibration_holdout=base.calibration_holdout,  # never fine-tune on the held-out images
-        precision=base.precision, channels_last=base.channels_last, compile=base.compile,
-        sync_bn=base.sync_bn, data_on=base.data_on,
-    )
-    inherited.update({k: v for k, v in overrides.items() if v is not None})
-    return config_from_preset(base.preset, "oe-tune", init_from=str(baseline_dir), **inherited)
 
 
 def run_stage(cfg_factory, run_dir: Path, device, progress: bool, log,
@@ -62,7 +44,7 @@ def _evaluate_stage(run_dir: Path, device, eval_options: dict, log) -> dict:
     results_path, model_path = run_dir / "results.json", run_dir / runs.MODEL
     wanted_ood = eval_options.get("ood") or runs.load_config(run_dir).ood
     if results_path.exists() and results_path.stat().st_mtime >= model_path.stat().st_mtime:
-        previous = json.loads(results_path.read_text())
+        previous = Results.reusable(results_path)
         same_sets = [r.get("spec") for r in previous.get("ood", {}).values()] == list(wanted_ood)
         same_options = all(previous.get(k) == v for k, v in eval_options.items() if k != "ood")
         if same_sets and same_options:

@@ -2,7 +2,7 @@
 
 Runs the stages that are not done yet (baseline, OE fine-tune, optionally OE from scratch, and
 the evaluation of each) in an output folder, then prints our numbers beside the reference
-numbers, which ship with the package (`reference_results.json`, from PROTOCOL.md section 7).
+numbers, which ship with the package (`reference_results.json`, from docs/protocol.md section 7).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..calibration.protocol import calibrate_run
 from ..training import runs
 from ..data.catalog.preflight import require_data
 from ..errors import UserInputError
@@ -91,8 +92,6 @@ def reproduce_calibration(
     Runs in OUT/calibration/{baseline,oe}; returns {"baseline": C, "oe": C} (calibration results,
     see `calibration.calibrate_run`) and writes OUT/calibration/calibration.json.
     """
-    from ..calibration.protocol import calibrate_run
-
     cal_out = Path(out) / CALIBRATION_DIR
     held = {"calibration_holdout": get_preset(preset).calibration_holdout}
     overrides = {**{k: v for k, v in (overrides or {}).items() if v is not None}, **held}

@@ -27,8 +27,10 @@ import torch
 from ..training import runs
 from ..errors import UserInputError
 from .pipeline import run_stage
-from ..evaluation.results import comparison_text
+from ..evaluation.results import Results, comparison_text
 from ..text.config import TEXT_RECIPES, get_text_preset, text_config_from_preset, text_tune_config
+from ..text.lm import train_lm_run
+from ..text.train import train_text_run
 from ..text.evaluate import evaluate_text_run
 from ..text.sets import check_text_available
 
@@ -62,13 +64,7 @@ def run_text_experiment(preset: str, out: str | Path, *, data_root: str | Path |
 
 
 def _train_fn(task: str):
-    if task == "lm":
-        from ..text.lm import train_lm_run
-
-        return train_lm_run
-    from ..text.train import train_text_run
-
-    return train_text_run
+    return train_lm_run if task == "lm" else train_text_run
 
 
 def _check_inputs(preset, out: Path, stages: list[str], root, overrides: dict) -> None:
@@ -122,7 +118,7 @@ def _evaluate(run_dir: Path, ood, device, root, log) -> dict:
     """The run's results: reused when still valid (see the module docstring), else computed."""
     path, model = run_dir / "results.json", run_dir / runs.MODEL
     if path.exists() and path.stat().st_mtime >= model.stat().st_mtime:
-        previous = json.loads(path.read_text())
+        previous = Results.reusable(path)
         wanted = ood or json.loads((run_dir / runs.CONFIG).read_text())["ood"]
         covered = [r.get("spec") for r in previous.get("ood", {}).values()]
         skipped = list(previous.get("skipped", {}))

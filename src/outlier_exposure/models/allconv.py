@@ -18,12 +18,12 @@ the reference's order, so a given seed draws the same initial weights. A referen
 loads after renaming its `features.` prefix to `body.` (here `features` is the method).
 """
 
-import math
 
 import torch
 from torch import nn
 
 from outlier_exposure.errors import UserInputError
+from outlier_exposure.models.init import he_fan_out_init
 
 MIN_SIDE, MAX_SIDE = 24, 55
 
@@ -81,18 +81,7 @@ class AllConvNet(nn.Module):
         layers += [nn.AvgPool2d(kernel_size=8)]
         self.body = nn.Sequential(*layers)
         self.classifier = nn.Linear(w2, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        he_fan_out_init(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations, shape (B, 192)."""

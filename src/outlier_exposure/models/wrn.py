@@ -22,13 +22,13 @@ reference's order, so a given seed draws the same initial weights as the referen
 state_dict keys match it, so the authors' published checkpoints load as they are.
 """
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from outlier_exposure.errors import UserInputError
+from outlier_exposure.models.init import he_fan_out_init
 
 
 def _conv3x3(in_width: int, out_width: int, stride: int) -> nn.Conv2d:
@@ -116,20 +116,7 @@ class WideResNet(nn.Module):
         # sizes and also works for any other input size.
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(widths[3], num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # He init with fan-out over the conv's outputs, as in the reference; nn.Linear keeps its
-        # default weight (only the bias is zeroed).
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        he_fan_out_init(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations, shape (B, feature_dim): after the final BN-ReLU and pooling."""

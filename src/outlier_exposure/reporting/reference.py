@@ -1,4 +1,4 @@
-"""The paper's numbers (PROTOCOL.md section 7), matched to a run by its preset and mode.
+"""The paper's numbers (docs/protocol.md section 7), matched to a run by its preset and mode.
 
 `reference_results.json` (package data) holds fractions:
 ``{preset: {mode: {"test_error", "fpr", "auroc", "aupr", "ood": {set: {"fpr": ...}}}}}``;
@@ -77,7 +77,7 @@ def set_coverage(reference: dict, results: dict) -> str | None:
     ours = results.get("ood", {})
     paper = [k for k in reference.get("ood", {}) if not k.startswith("_")]
     if not paper:
-        return ("the paper's mean is over its own OOD sets (PROTOCOL.md section 4); this run's "
+        return ("the paper's mean is over its own OOD sets (docs/protocol.md section 4); this run's "
                 "mean is over the sets listed in its settings")
     missing = [k for k in paper if not any(
         match_set({k: 1}, name, r.get("spec")) for name, r in ours.items())]

@@ -323,7 +323,7 @@ def calibration_table(found: list[ReportRun]) -> Table | None:
                                                        CALIBRATION_METRICS], rows,
                  "From each run's calibration.json (`oe calibrate`), percent, mean ± std over the "
                  "draws; 'test + SET' mixes the OOD set into the test set as mistakes (1:5). The "
-                 "paper's row is temperature-tuned with the reference binning (PROTOCOL.md "
+                 "paper's row is temperature-tuned with the reference binning (docs/protocol.md "
                  "section 5); the temperature and binning of ours are in Settings.")
 
 
@@ -521,7 +521,7 @@ def _markdown(rep: Report, tables: dict) -> str:
     md += ["## Notes", "",
            "- Numbers are percentages in the tables, fractions in report.csv and report.json.",
            "- Δ columns: ours − paper (or − the first run), in percentage points.",
-           "- The paper's numbers (PROTOCOL.md section 7) were measured with score MSP, "
+           "- The paper's numbers (docs/protocol.md section 7) were measured with score MSP, "
            "anomalies positive, FPR rule 'closest', 10 draws at OOD:ID = 1:5, averaged over the "
            "paper's OOD sets.",
            "- Curves and histograms come from the cached scores of each run's evaluation; the "

@@ -16,9 +16,9 @@ import numpy as np
 
 from ..training import runs
 from ..errors import UserInputError
+from ..evaluation.results import Results, read_results_json
 
 RESULTS, CALIBRATION = "results.json", "calibration.json"
-_REQUIRED = ("ood", "mean", "score", "test_error")
 
 
 @dataclass
@@ -27,7 +27,7 @@ class ReportRun:
 
     label: str
     folder: Path                      # where results.json, the scores and the run files live
-    results: dict
+    results: dict                     # `Results.to_dict()`: as in results.json
     config: dict = field(default_factory=dict)       # raw config.json ({} when absent)
     environment: dict = field(default_factory=dict)  # raw environment.json
     log: list[dict] = field(default_factory=list)    # log.jsonl, one record per epoch
@@ -62,20 +62,11 @@ def _read_json(path: Path, what: str):
         raise UserInputError(f"{path} is not valid JSON ({exc}); {what}") from None
 
 
-def _check_results(results, path: Path) -> dict:
-    missing = [k for k in _REQUIRED if not isinstance(results, dict) or k not in results]
-    if missing:
-        raise UserInputError(
-            f"{path} lacks {', '.join(missing)}: it is not a results file of `oe eval`; "
-            "evaluate the run again with `oe eval RUN`"
-        )
-    return results
-
-
 def _load_one(folder: Path, label: str, results: dict | None = None) -> ReportRun:
-    if results is None:
-        results = _read_json(folder / RESULTS, "evaluate the run again with `oe eval RUN`")
-    results = _check_results(results, folder / RESULTS)
+    """The run in `folder`; `results`: its record as read from a quickstart folder's file."""
+    path = folder / RESULTS
+    record = Results.load(path) if results is None else Results.from_dict(results, str(path))
+    results = record.to_dict()
     config = _read_json(folder / runs.CONFIG, "the run folder is damaged") \
         if (folder / runs.CONFIG).exists() else {}
     env = _read_json(folder / runs.ENVIRONMENT, "the run folder is damaged") \
@@ -96,7 +87,7 @@ def expand(path: str | Path) -> list[ReportRun]:
         hint = (f"evaluate it first: oe eval {folder}" if (folder / runs.CONFIG).exists()
                 else "pass a run folder evaluated by `oe eval` or an `oe quickstart` folder")
         raise UserInputError(f"{folder} has no {RESULTS}; {hint}")
-    data = _read_json(folder / RESULTS, "evaluate the run again with `oe eval RUN`")
+    data = read_results_json(folder / RESULTS)
     if isinstance(data, dict) and "ood" not in data and data and all(
             isinstance(v, dict) and "ood" in v for v in data.values()):
         # {label: results}, as `oe quickstart` writes, with the run folders beside it. A run

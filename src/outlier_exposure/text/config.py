@@ -14,88 +14,40 @@ preset value: change it with --model-arg / --lr / --epochs).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserInputError
+from ..training.config_base import ConfigBase, Preset, fine_tune_values, resolve_preset
 
 TASKS = ("text", "lm")
 MODES = ("baseline", "oe-tune", "oe-scratch")
 CLASSIFIER_OOD = ("snli", "imdb", "multi30k", "wmt16", "yelp", "ewt")
 
 
-@dataclass(frozen=True)
-class TextRecipe:
-    epochs: int
-    lr: float
-
-
-@dataclass(frozen=True)
-class TextPreset:
-    name: str
-    description: str
-    task: str
-    train: str
-    test: str
-    outliers: str
-    ood: tuple[str, ...]
-    model: str = "gru"
-    model_kwargs: dict = field(default_factory=dict)
-    baseline: TextRecipe = TextRecipe(5, 0.01)
-    tune: TextRecipe = TextRecipe(5, 0.01)
-    batch_size: int = 64
-    oe_batch_size: int = 64
-    lam: float = 1.0
-    clip: float | None = None
-    bptt: int = 70
-    vocab_size: int = 10000
-    eval_batch_size: int = 256
-
-
-def _classifier(name: str, data: str, what: str) -> TextPreset:
-    return TextPreset(name, f"{what}: GRU classifier, OE on WikiText-2 sentences (reference)",
-                      "text", f"{data}:train", f"{data}:test", "wikitext2:train", CLASSIFIER_OOD)
-
-
-TEXT_RECIPES: dict[str, TextPreset] = {p.name: p for p in (
-    _classifier("sst", "sst", "SST binary"),
-    _classifier("trec", "trec", "TREC, 50 fine classes"),
-    _classifier("20ng", "20ng", "20 Newsgroups"),
-    TextPreset("offline-sst", "SST binary over shared/data: OE on WikiText-2 *valid* sentences "
-               "(no train split offline)", "text", "sst:train", "sst:test", "wikitext2:valid",
-               CLASSIFIER_OOD),
-    TextPreset("lm", "PTB word-level LSTM LM, OE on WikiText-2 (lambda 0.5), EWT as OOD", "lm",
-               "ptb:train", "ptb:test", "wikitext2:train",
-               tuple(f"ewt-{d}" for d in ("answers", "email", "newsgroup", "reviews", "weblog")),
-               model="lm-lstm", baseline=TextRecipe(20, 0.002), tune=TextRecipe(5, 0.002),
-               batch_size=20, oe_batch_size=20, lam=0.5, clip=0.25),
-    TextPreset("offline-lm", "WikiText-2 valid (train) / test (eval) LSTM LM; OE on Multi30K "
-               "train captions; EWT sentences as OOD", "lm", "wikitext2:valid", "wikitext2:test",
-               "multi30k:train", ("ewt",), model="lm-lstm", baseline=TextRecipe(10, 0.002),
-               tune=TextRecipe(5, 0.002), batch_size=20, oe_batch_size=20, lam=0.5, clip=0.25,
-               eval_batch_size=32),
-)}
-DEFAULT_PRESET = {"text": "sst", "lm": "lm"}
-
-
 @dataclass
-class TextConfig:
+class TextConfig(ConfigBase):
+    """A text run's configuration. The defaults are the reference classifier recipe (a GRU,
+    Adam at lr 0.01 for 5 epochs, batches of 64 + 64 outliers, lambda 1.0); the fine-tune's
+    schedule is the same."""
+
+    KIND = "text"
+
     task: str
     mode: str
     preset: str
     train: str
     test: str
-    outliers: str | None
-    model: str
-    model_kwargs: dict
-    epochs: int
-    lr: float
-    batch_size: int
-    oe_batch_size: int
-    lam: float
+    outliers: str | None = None
+    model: str = "gru"
+    model_kwargs: dict = field(default_factory=dict)
+    epochs: int = 5
+    lr: float = 0.01
+    batch_size: int = 64
+    oe_batch_size: int = 64
+    lam: float = 1.0
     clip: float | None = None
     weight_decay: float = 0.0
     bptt: int = 70
@@ -110,15 +62,8 @@ class TextConfig:
     ood: list[str] = field(default_factory=list)
     eval_batch_size: int = 256
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TextConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
     def check(self) -> None:
+        self.check_types()
         if self.task not in TASKS:
             raise UserInputError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
         if self.mode not in MODES:
@@ -132,6 +77,52 @@ class TextConfig:
             raise UserInputError("--lr must be > 0")
 
 
+@dataclass(frozen=True)
+class TextPreset(Preset):
+    """Overrides of `TextConfig`'s defaults (see training.config_base.Preset)."""
+
+    @property
+    def task(self) -> str:
+        return self.config["task"]
+
+
+def _classifier(name: str, description: str, data: str,
+                outliers: str = "wikitext2:train") -> TextPreset:
+    return TextPreset(name, description, dict(task="text", train=f"{data}:train",
+                                              test=f"{data}:test", outliers=outliers,
+                                              ood=CLASSIFIER_OOD))
+
+
+_REFERENCE_GRU = ": GRU classifier, OE on WikiText-2 sentences (reference)"
+# The language models: the reference's OE weight 0.5, gradient clipping 0.25, batches of 20.
+_LM = dict(task="lm", model="lm-lstm", lr=0.002, batch_size=20, oe_batch_size=20, lam=0.5,
+           clip=0.25)
+
+TEXT_RECIPES: dict[str, TextPreset] = {p.name: p for p in (
+    _classifier("sst", "SST binary" + _REFERENCE_GRU, "sst"),
+    _classifier("trec", "TREC, 50 fine classes" + _REFERENCE_GRU, "trec"),
+    _classifier("20ng", "20 Newsgroups" + _REFERENCE_GRU, "20ng"),
+    _classifier("offline-sst", "SST binary over shared/data: OE on WikiText-2 *valid* sentences "
+                "(no train split offline)", "sst", outliers="wikitext2:valid"),
+    TextPreset("lm", "PTB word-level LSTM LM, OE on WikiText-2 (lambda 0.5), EWT as OOD", dict(
+        _LM, train="ptb:train", test="ptb:test", outliers="wikitext2:train", epochs=20,
+        ood=tuple(f"ewt-{d}" for d in ("answers", "email", "newsgroup", "reviews", "weblog"))),
+        {"oe-tune": dict(epochs=5)}),
+    TextPreset("offline-lm", "WikiText-2 valid (train) / test (eval) LSTM LM; OE on Multi30K "
+               "train captions; EWT sentences as OOD", dict(
+                   _LM, train="wikitext2:valid", test="wikitext2:test", outliers="multi30k:train",
+                   ood=("ewt",), epochs=10, eval_batch_size=32),
+               {"oe-tune": dict(epochs=5)}),
+)}
+DEFAULT_PRESET = {"text": "sst", "lm": "lm"}
+
+# What a text fine-tune takes from its preset's fine-tune recipe instead of from its baseline
+# (a fresh Adam: the outliers, schedule, OE weight and weight decay; the class count is counted
+# again). Everything else is the baseline's: data, vocabulary settings, labels, model, seed.
+TEXT_TUNE_RESETS = ("outliers", "epochs", "lr", "oe_batch_size", "lam", "weight_decay",
+                    "num_classes")
+
+
 def get_text_preset(name: str) -> TextPreset:
     if name not in TEXT_RECIPES:
         raise UserInputError(f"unknown text preset {name!r}; text presets: {', '.join(TEXT_RECIPES)}")
@@ -140,18 +131,7 @@ def get_text_preset(name: str) -> TextPreset:
 
 def text_config_from_preset(name: str, mode: str, **overrides: Any) -> TextConfig:
     """The preset's values for `mode` with every non-None override applied."""
-    p = get_text_preset(name)
-    recipe = p.tune if mode == "oe-tune" else p.baseline
-    values: dict[str, Any] = dict(
-        task=p.task, mode=mode, preset=p.name, train=p.train, test=p.test, outliers=p.outliers,
-        model=p.model, model_kwargs=dict(p.model_kwargs), epochs=recipe.epochs, lr=recipe.lr,
-        batch_size=p.batch_size, oe_batch_size=p.oe_batch_size, lam=p.lam, clip=p.clip,
-        bptt=p.bptt, vocab_size=p.vocab_size, ood=list(p.ood), eval_batch_size=p.eval_batch_size,
-    )
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    if mode == "baseline":
-        values["outliers"] = None
-    cfg = TextConfig(**values)
+    cfg = TextConfig(**resolve_preset(TextConfig, get_text_preset(name), mode, overrides))
     cfg.check()
     return cfg
 
@@ -174,22 +154,13 @@ def load_text_config(run_dir: str | Path) -> TextConfig:
     data = read_config_json(run_dir)
     if data is None or data.get("task") not in TASKS:
         raise UserInputError(f"{run_dir} is not a text run folder (no config.json with a text task)")
-    try:
-        return TextConfig.from_dict(data)
-    except TypeError as exc:
-        raise UserInputError(f"{run_dir}/config.json is not a valid text configuration ({exc})") from None
+    return TextConfig.from_file(Path(run_dir) / "config.json")
 
 
 def text_tune_config(baseline_dir: str | Path, **overrides: Any) -> TextConfig:
-    """The OE fine-tune of a baseline text run: its data, vocabulary settings, classes and model;
-    the preset's fine-tune recipe; non-None `overrides` win (e.g. outliers, epochs)."""
+    """The OE fine-tune of a baseline text run: the baseline's configuration with
+    `TEXT_TUNE_RESETS` taken from the preset's fine-tune recipe; non-None `overrides` win."""
     base = load_text_config(baseline_dir)
-    inherited = dict(
-        task=base.task, train=base.train, test=base.test, model=base.model,
-        model_kwargs=base.model_kwargs, vocab_size=base.vocab_size, lower=base.lower,
-        fix_length=base.fix_length, data_root=base.data_root, seed=base.seed, labels=base.labels,
-        batch_size=base.batch_size, bptt=base.bptt, clip=base.clip, ood=base.ood,
-        eval_batch_size=base.eval_batch_size, init_from=str(baseline_dir),
-    )
+    inherited = fine_tune_values(base, TEXT_TUNE_RESETS + ("init_from",))
     inherited.update({k: v for k, v in overrides.items() if v is not None})
-    return text_config_from_preset(base.preset, "oe-tune", **inherited)
+    return text_config_from_preset(base.preset, "oe-tune", init_from=str(baseline_dir), **inherited)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..data.storage.download import extract, fetch
+from ..data.storage.roots import data_root
 from ..errors import UserInputError
 from .registry import NAMED_SETS, named_set
 
@@ -24,8 +25,6 @@ def download_text_set(name: str, root: str | Path | None = None, progress: bool 
     """Fetch (and unpack) set `name` under `root`; returns the set's folder."""
     entry = named_set(name)
     if root is None:
-        from ..data.catalog.registry import data_root
-
         root = data_root(shared=False)
     root = Path(root).expanduser()
     if not entry.downloads:

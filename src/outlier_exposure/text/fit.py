@@ -4,7 +4,8 @@ stepped once per epoch, a log line and an atomic checkpoint after every epoch, r
 Learning rate of epoch e (0-based) of E: `lr * (1 + cos(pi * e / E)) / 2`, the values
 `CosineAnnealingLR(T_max=E)` gives when stepped after each epoch, as the reference does.
 Resume restores the weights, Adam's moments and every random generator of the last finished
-epoch, so a resumed run ends with the weights of an uninterrupted one.
+epoch (training/rng.py, shared with the image loop), so a resumed run ends with the weights of
+an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -16,25 +17,13 @@ from typing import Callable
 
 import torch
 
-from ..training import runs
+from ..training import rng, runs
 from ..errors import UserInputError
 from .config import TextConfig
 
 
 def cosine_epoch_lr(epoch: int, epochs: int, lr: float) -> float:
     return lr * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
-
-
-def _rng_state(generators: dict[str, torch.Generator]) -> dict:
-    state = {name: g.get_state() for name, g in generators.items()}
-    state["torch"] = torch.get_rng_state()
-    return state
-
-
-def _set_rng_state(generators: dict[str, torch.Generator], state: dict) -> None:
-    for name, g in generators.items():
-        g.set_state(state[name])
-    torch.set_rng_state(state["torch"])
 
 
 EpochFn = Callable[[int, torch.optim.Optimizer], dict]
@@ -51,7 +40,7 @@ def fit(run_dir: Path, cfg: TextConfig, model: torch.nn.Module, *,
         ckpt = runs.load_torch(run_dir / runs.CHECKPOINT)
         model.load_state_dict(ckpt["model"])
         optimiser.load_state_dict(ckpt["optimiser"])
-        _set_rng_state(generators, ckpt["rng"])
+        rng.restore(generators, ckpt["rng"])
         start = int(ckpt["epoch"])
     if resume:
         runs.truncate_log(run_dir, start)
@@ -74,6 +63,6 @@ def fit(run_dir: Path, cfg: TextConfig, model: torch.nn.Module, *,
         runs.append_log(run_dir, record)
         runs.save_torch(run_dir / runs.CHECKPOINT, {
             "epoch": epoch + 1, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-            "rng": _rng_state(generators),
+            "rng": rng.capture(generators),
         })
     runs.save_torch(run_dir / runs.MODEL, {k: v.cpu() for k, v in model.state_dict().items()})

@@ -28,16 +28,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..training import runs
 from ..errors import UserInputError
 from ..losses import oe_loss
 from ..training.progress import progress_bar
 from ..scores import compute_score
-from ..evaluation.results import write_results
-from ..training.loop import resolve_device
-from .config import TextConfig, load_text_config
+from ..evaluation.draws import DrawSettings, ScoreOutcome
+from ..evaluation.results import Results
+from .config import TextConfig
 from .fit import fit
-from .runio import baseline_of, start_text_run
+from .protocol import text_protocol, text_results
+from .runio import open_text_run, start_text_run
 from .sets import TextSet, load_text
 from .vocab import LM_SPECIALS, Vocab, build_vocab
 
@@ -103,15 +103,7 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, lam: float):
 def train_lm_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
                  device: str | None = "auto", progress: bool = True) -> Path:
     """Train (baseline) or fine-tune with OE (oe-tune / oe-scratch) a word-level LM."""
-    run_dir = Path(run_dir)
-    runs.check_run_dir(run_dir, resume)
-    if resume:
-        cfg = load_text_config(run_dir)
-    cfg.check()
-    dev = resolve_device(device)
-    vocab = init = None
-    if cfg.mode == "oe-tune":
-        _, vocab, init = baseline_of(cfg)
+    cfg, run_dir, dev, (_, vocab, init) = open_text_run(cfg, run_dir, resume, device)
     train_set = load_text(cfg.train, role="train", purpose="lm", data_root=cfg.data_root,
                           lower=cfg.lower)
     if vocab is None:
@@ -165,40 +157,25 @@ def train_lm_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
 
 
 def evaluate_lm(run_dir: Path, model, cfg: TextConfig, vocab: Vocab, specs: list[str], *,
-                score: str, dev, write: bool, **common) -> dict:
-    """The protocol over sequences (see the module docstring); called by `evaluate_text_run`."""
-    from .evaluate import ood_protocol, results_record
-
-    test = load_text(cfg.test, role="test", purpose="lm", data_root=common["data_root"],
-                     lower=cfg.lower)
+                score: str, dev, settings: DrawSettings, data_root, **common
+                ) -> tuple[Results, ScoreOutcome]:
+    """(record, protocol outcome) over sequences (see the module docstring); called by
+    `evaluate.evaluate_text_run`, which writes them."""
+    test = load_text(cfg.test, role="test", purpose="lm", data_root=data_root, lower=cfg.lower)
     test_seqs = sequences(stream_ids(test, vocab), cfg.bptt)
     in_scores, ce, correct = score_sequences(model, test_seqs, score, cfg.eval_batch_size, dev)
     n_tokens = sum(len(s) - 1 for s in test_seqs)
 
-    def seqs_of(data: TextSet) -> list[np.ndarray]:
-        return sequences(stream_ids(data, vocab), cfg.bptt)
+    def units(data: TextSet):
+        seqs = sequences(stream_ids(data, vocab), cfg.bptt)
+        return len(seqs), lambda idx: score_sequences(
+            model, [seqs[i] for i in idx], score, cfg.eval_batch_size, dev)[0]
 
-    cache: dict[int, list[np.ndarray]] = {}
-
-    def counter(data: TextSet) -> int:
-        cache[id(data)] = seqs_of(data)
-        return len(cache[id(data)])
-
-    def scorer(data: TextSet, idx: np.ndarray) -> np.ndarray:
-        seqs = cache[id(data)]
-        return score_sequences(model, [seqs[i] for i in idx], score, cfg.eval_batch_size, dev)[0]
-
-    per_set, skipped, cached = ood_protocol(in_scores, specs, counter=counter, scorer=scorer,
-                                            **common)
-    results = results_record(run_dir, cfg, score=score, positive=common["positive"],
-                             rule=common["rule"], recall=common["recall"], draws=common["draws"],
-                             ratio=common["ratio"], seed=common["seed"], n_test=len(test_seqs),
-                             test_error=float(1.0 - correct.sum() / n_tokens),
-                             error_detection=None, per_set=per_set, skipped=skipped)
-    results["test_perplexity"] = float(np.exp(ce.sum() / n_tokens))
-    results["unit"] = f"sequences of {cfg.bptt} tokens"
-    if write:
-        write_results(run_dir, results)
-        np.savez_compressed(run_dir / f"scores_{score}.npz", **{"in": in_scores.astype(np.float32)},
-                            **cached)
-    return results
+    outcome, skipped = text_protocol(in_scores, specs, score=score, units=units,
+                                     data_root=data_root, settings=settings, **common)
+    record = text_results(run_dir, cfg, score=score, settings=settings, outcome=outcome,
+                          skipped=skipped, n_test=len(test_seqs),
+                          test_error=float(1.0 - correct.sum() / n_tokens), error_detection=None,
+                          test_perplexity=float(np.exp(ce.sum() / n_tokens)),
+                          unit=f"sequences of {cfg.bptt} tokens")
+    return record, outcome

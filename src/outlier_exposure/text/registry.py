@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from ..data.storage.roots import data_root
 from ..errors import UserInputError
 from . import readers as R
 
@@ -272,7 +273,7 @@ def named_set(name: str) -> NamedSet:
 
 def data_roots(explicit: str | Path | None = None) -> list[Path]:
     """Where named text sets are looked for: `explicit` alone when given; else the project's
-    roots (`data.registry`): the offline sets' root (--data-root, else $OE_SHARED_DATA, else the
+    roots (`data.storage.roots`): the offline sets' root (--data-root, else $OE_SHARED_DATA, else the
     checkout's shared/data) and the public datasets' root (--data-root, else $OE_DATA_ROOT, else
     ~/.cache/outlier_exposure/data)."""
     if explicit:
@@ -280,8 +281,6 @@ def data_roots(explicit: str | Path | None = None) -> list[Path]:
         if not root.is_dir():
             raise UserInputError(f"--data-root {root} is not a folder")
         return [root]
-    from ..data.catalog.registry import data_root
-
     roots = []
     for root in (data_root(shared=True), data_root(shared=False)):
         if root not in roots:

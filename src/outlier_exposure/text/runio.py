@@ -10,6 +10,7 @@ import torch
 
 from ..training import runs
 from ..errors import UserInputError
+from ..training.setup import resolve_device
 from .config import TextConfig, load_text_config
 from .models import LM_MODELS, create_text_model
 from .vocab import Vocab
@@ -64,6 +65,21 @@ def load_trained_text_model(run_dir: Path, device) -> tuple[torch.nn.Module, Tex
     model = build_text_model(cfg, vocab)
     model.load_state_dict(runs.load_final_weights(Path(run_dir)))
     return model.to(device).eval(), cfg, vocab
+
+
+def open_text_run(cfg: TextConfig | None, run_dir: str | Path, resume: bool, device: str | None
+                  ) -> tuple[TextConfig, Path, torch.device, tuple]:
+    """What every text run (classifier or LM) starts with: the run folder checked (new, or an
+    interrupted run to resume, whose saved config then wins), the config's values checked, the
+    device, and for a fine-tune the baseline's (config, vocabulary, weights); else Nones."""
+    run_dir = Path(run_dir)
+    runs.check_run_dir(run_dir, resume)
+    if resume:
+        cfg = load_text_config(run_dir)
+    cfg.check()
+    dev = resolve_device(device)
+    baseline = baseline_of(cfg) if cfg.mode == "oe-tune" else (None, None, None)
+    return cfg, run_dir, dev, baseline
 
 
 def baseline_of(cfg: TextConfig) -> tuple[TextConfig, Vocab, dict]:

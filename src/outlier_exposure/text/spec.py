@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import UserInputError
+from .registry import NAMED_SETS
 
 TEXT_KINDS = ("tsv", "lines")
 TEXT_SPEC_FORMS = (
@@ -79,8 +80,6 @@ def parse_text_spec(text: str) -> TextSpec:
 
 def looks_like_text_spec(text: str | None) -> bool:
     """True when `text` names a text set (a tsv:/lines: file or a registered text name)."""
-    from .registry import NAMED_SETS
-
     if not text:
         return False
     try:

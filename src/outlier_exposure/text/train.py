@@ -15,14 +15,12 @@ from pathlib import Path
 
 import torch
 
-from ..training import runs
 from ..losses import oe_loss
 from ..training.progress import progress_bar
-from ..training.loop import resolve_device
 from .batches import bucket_batches, to_batch
-from .config import TextConfig, load_text_config
+from .config import TextConfig
 from .fit import fit
-from .runio import baseline_of, start_text_run
+from .runio import open_text_run, start_text_run
 from .sets import load_labelled_text, load_text
 from .vocab import build_vocab
 
@@ -36,16 +34,7 @@ def outlier_batches(lengths, batch_size: int, generator: torch.Generator):
 def train_text_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
                    device: str | None = "auto", progress: bool = True) -> Path:
     """Train the text classifier `cfg` describes into `run_dir` (see `train.train_run`)."""
-    run_dir = Path(run_dir)
-    runs.check_run_dir(run_dir, resume)
-    if resume:
-        cfg = load_text_config(run_dir)
-    cfg.check()
-    dev = resolve_device(device)
-
-    base = vocab = init = None
-    if cfg.mode == "oe-tune":
-        base, vocab, init = baseline_of(cfg)
+    cfg, run_dir, dev, (base, vocab, init) = open_text_run(cfg, run_dir, resume, device)
     train_set, y, labels = load_labelled_text(
         cfg.train, role="train", labels=cfg.labels or (base.labels if base else None),
         data_root=cfg.data_root, lower=cfg.lower, fix_length=cfg.fix_length)

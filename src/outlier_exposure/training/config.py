@@ -1,38 +1,47 @@
-"""The resolved configuration of one run: preset defaults, then flags. Saved as config.json."""
+"""The resolved configuration of one run: defaults, then the preset's overrides, then flags.
+
+Saved as RUN/config.json. The defaults are the paper's CIFAR-10 recipe (WRN-40-2, SGD with
+Nesterov momentum, 100 epochs at lr 0.1; the OE fine-tune 10 epochs at lr 0.001); a preset
+(training/presets.py) states only what differs from them.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import UserInputError
+from .config_base import ConfigBase, fine_tune_values, resolve_preset
 from .presets import get_preset
 
 MODES = ("baseline", "oe-tune", "oe-scratch")
+CONFIG_FILE = "config.json"
+CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
+CIFAR_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 
 
 @dataclass
-class RunConfig:
+class RunConfig(ConfigBase):
     mode: str  # baseline | oe-tune | oe-scratch
     preset: str
     train: str
     test: str
-    outliers: str | None
-    model: str
-    model_kwargs: dict
-    image_shape: tuple[int, int, int]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    crop_padding: int
-    flip: bool
-    epochs: int
-    lr: float
-    batch_size: int
-    oe_batch_size: int
-    weight_decay: float
-    momentum: float
-    lam: float
+    outliers: str | None = None
+    model: str = "wrn"
+    model_kwargs: dict = field(default_factory=lambda: dict(depth=40, widen_factor=2, dropout=0.3))
+    image_shape: tuple[int, int, int] = (32, 32, 3)
+    mean: tuple[float, ...] = CIFAR_MEAN
+    std: tuple[float, ...] = CIFAR_STD
+    crop_padding: int = 4
+    flip: bool = True
+    epochs: int = 100
+    lr: float = 0.1
+    batch_size: int = 128
+    oe_batch_size: int = 256
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    lam: float = 0.5
     seed: int = 1
     num_classes: int | None = None
     lr_min_factor: float = 1e-6
@@ -40,9 +49,11 @@ class RunConfig:
     init_from: str | None = None  # the baseline run an OE fine-tune starts from
     ood: list[str] = field(default_factory=list)
     eval_batch_size: int = 200
+    # Value range of synthetic noise in the model's input space: the reference makes its noise
+    # in [-1, 1] for normalised CIFAR / Tiny ImageNet inputs and in [0, 1] for SVHN / MNIST.
     noise_range: tuple[float, float] = (-1.0, 1.0)
     # Training examples held out for temperature tuning (`--calibration`), e.g. "last:5000";
-    # None: train on everything. See calibration_split.py.
+    # None: train on everything. See holdout.py.
     calibration_holdout: str | None = None
     # Speed settings (issue 4); fp32 without them is the reference.
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast)
@@ -57,19 +68,8 @@ class RunConfig:
     m_out: float = -5.0
     energy_weight: float = 0.1
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        for key in ("image_shape", "mean", "std", "noise_range"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
-
     def check(self) -> None:
+        self.check_types()
         if self.mode not in MODES:
             raise UserInputError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.mode != "baseline" and not self.outliers:
@@ -82,14 +82,17 @@ class RunConfig:
                 raise UserInputError(f"--{name.replace('_', '-')} must be >= 1")
         if self.lr <= 0:
             raise UserInputError("--lr must be > 0")
-        from .precision import check as check_precision
+        from .precision import check as check_precision  # imports torch: only when checking
 
         check_precision(self.precision)
         if self.data_on not in ("auto", "device", "host"):
             raise UserInputError(f"--data-on {self.data_on!r}: choose auto, device or host")
         if len(self.mean) != self.image_shape[2] or len(self.std) != self.image_shape[2]:
             raise UserInputError("mean/std need one value per image channel")
-        from ..losses import LOSSES
+        self._check_loss()
+
+    def _check_loss(self) -> None:
+        from ..losses import LOSSES  # imports torch: only when checking
 
         if self.loss not in LOSSES:
             raise UserInputError(f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
@@ -104,30 +107,58 @@ class RunConfig:
                 raise UserInputError(f"--energy-weight must be >= 0, got {self.energy_weight}")
 
 
+# Where a mode's defaults differ from the baseline's: the paper's fine-tune schedule.
+MODE_DEFAULTS = {"oe-tune": dict(epochs=10, lr=0.001)}
+
+# What an OE fine-tune takes from its preset's fine-tune recipe instead of from its baseline:
+# the outliers, the optimisation schedule and the loss; the class count is counted again from
+# the training data. Everything else is the baseline's: data, model, input format, batch size,
+# weight decay, seed, OOD sets, speed settings, and calibration_holdout (so the fine-tune never
+# trains on the images held out for calibration).
+TUNE_RESETS = (
+    "outliers", "epochs", "lr", "lr_min_factor", "momentum", "nesterov", "oe_batch_size", "lam",
+    "loss", "m_in", "m_out", "energy_weight", "num_classes",
+)
+
+
 def config_from_preset(preset_name: str, mode: str, **overrides: Any) -> RunConfig:
-    """The preset's values for `mode`, with every non-None override applied."""
+    """The preset's values for `mode`, with every non-None override applied; checked."""
+    cfg = preset_config(preset_name, mode, **overrides)
+    cfg.check()
+    return cfg
+
+
+def preset_config(preset_name: str, mode: str, **overrides: Any) -> RunConfig:
+    """`config_from_preset` without the value checks (which load torch): for listing presets."""
     p = get_preset(preset_name)
-    recipe = {"baseline": p.baseline, "oe-tune": p.tune, "oe-scratch": p.scratch}.get(mode)
-    if recipe is None:
+    if mode not in MODES:
         raise UserInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    values: dict[str, Any] = dict(
-        mode=mode, preset=p.name, train=p.train, test=p.test, outliers=p.outliers,
-        model=p.model, model_kwargs=dict(p.model_kwargs), image_shape=p.image_shape,
-        mean=p.mean, std=p.std, crop_padding=p.crop_padding, flip=p.flip,
-        epochs=recipe.epochs, lr=recipe.lr, batch_size=p.batch_size,
-        oe_batch_size=p.oe_batch_size, weight_decay=p.weight_decay, momentum=p.momentum,
-        lam=p.lam, ood=list(p.ood), eval_batch_size=p.eval_batch_size,
-        noise_range=p.noise_range, m_in=p.energy_m_in, m_out=p.energy_m_out,
-    )
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values = resolve_preset(RunConfig, p, mode, overrides, MODE_DEFAULTS)
     for required in ("train", "test"):
         if not values.get(required):
             raise UserInputError(
                 f"preset {p.name!r} has no default --{required} data; name it with a spec, "
                 f"e.g. --{required} npz:PATH:x_{required},y_{required}"
             )
-    if mode == "baseline":
-        values["outliers"] = None
-    cfg = RunConfig(**values)
-    cfg.check()
-    return cfg
+    return RunConfig(**values)
+
+
+def load_config(run_dir: Path) -> RunConfig:
+    """The configuration saved in a run folder."""
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_FILE
+    if not path.exists():
+        raise UserInputError(
+            f"{run_dir} is not a run folder (no {CONFIG_FILE}); pass the --out folder of "
+            "`oe train` or `oe tune`"
+        )
+    return RunConfig.from_file(path)
+
+
+def tune_config(baseline_dir: Path, **overrides: Any) -> RunConfig:
+    """The OE fine-tune of a baseline run: the baseline's configuration with `TUNE_RESETS` taken
+    from the preset's fine-tune recipe; non-None `overrides` win."""
+    base = load_config(baseline_dir)
+    inherited = fine_tune_values(base, TUNE_RESETS + ("init_from",))
+    inherited.update({k: v for k, v in overrides.items() if v is not None})
+    return config_from_preset(base.preset, "oe-tune", init_from=str(baseline_dir), **inherited)

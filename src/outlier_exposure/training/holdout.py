@@ -1,7 +1,7 @@
 """The calibration split: training examples held out for temperature tuning (`--calibration`).
 
 The reference trains its calibration models (`-c`) without a validation part of the training
-set and tunes the softmax temperature on that part afterwards (PROTOCOL.md section 1):
+set and tunes the softmax temperature on that part afterwards (docs/protocol.md section 1):
 
 | data | reference split | rule here |
 |---|---|---|
@@ -32,7 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from .config import RunConfig
-from ..data.sources import ImageSet
+from .presets import get_preset
+from .runs import write_json
+from ..data.imageset import ImageSet
 from ..errors import UserInputError
 
 SPLIT_FILE = "calibration_split.json"
@@ -60,8 +62,6 @@ def resolve_rule(preset: str, calibration: bool | str | None) -> str | None:
     if not calibration:
         return None
     if calibration is True:
-        from .presets import get_preset
-
         return get_preset(preset).calibration_holdout
     parse_rule(calibration)
     return str(calibration)
@@ -138,8 +138,6 @@ def save_split(run_dir: Path, cfg: RunConfig, held: np.ndarray | None, n_total: 
     """Write RUN/calibration_split.json (no-op for a run without a calibration split)."""
     if held is None:
         return
-    from .runs import write_json  # runs imports config; imported here to keep this module light
-
     write_json(Path(run_dir) / SPLIT_FILE, {
         "rule": cfg.calibration_holdout, "train": cfg.train, "n_total": int(n_total),
         "n_heldout": int(len(held)), "indices": [int(i) for i in held],

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from .._version import __version__
-from .config import RunConfig
+from .config import CONFIG_FILE, load_config  # noqa: F401 (load_config: read as runs.load_config)
 from ..errors import UserInputError
 
 CONFIG, CHECKPOINT, MODEL, LOG, ENVIRONMENT = (
-    "config.json", "checkpoint.pt", "model.pt", "log.jsonl", "environment.json",
+    CONFIG_FILE, "checkpoint.pt", "model.pt", "log.jsonl", "environment.json",
 )
 
 
@@ -121,20 +121,6 @@ def environment(device: str) -> dict:
         "device": device,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-
-
-def load_config(run_dir: Path) -> RunConfig:
-    run_dir = Path(run_dir)
-    path = run_dir / CONFIG
-    if not path.exists():
-        raise UserInputError(
-            f"{run_dir} is not a run folder (no {CONFIG}); pass the --out folder of `oe train` "
-            "or `oe tune`"
-        )
-    try:
-        return RunConfig.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError, KeyError) as exc:
-        raise UserInputError(f"{path} is not a valid run configuration ({exc})") from None
 
 
 def load_final_weights(run_dir: Path) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..storage.roots import resolve_data_root
 from . import registry
 
 
@@ -21,8 +22,8 @@ def inventory(verify: bool = False) -> list[registry.Status]:
 
 def inventory_text(statuses: list[registry.Status], verify: bool = False) -> str:
     """A table (name, state, size, splits, folder), then what to do about each set not ready."""
-    public, public_from = registry.resolve_data_root(shared=False)
-    shared, shared_from = registry.resolve_data_root(shared=True)
+    public, public_from = resolve_data_root(shared=False)
+    shared, shared_from = resolve_data_root(shared=True)
     lines = [
         f"data root: {public} ({public_from}); offline sets: {shared} ({shared_from})",
         "checksums: " + ("re-computed (--verify)" if verify else

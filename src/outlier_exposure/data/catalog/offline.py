@@ -18,37 +18,15 @@ No image is in two roles: the OE photographs, the textures and the test photogra
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ...errors import UserInputError
-from ..sources import ImageSet
+from ..imageset import ImageSet
+from ..resize import antialiased_bilinear_to_uint8, float_channels
 
 OE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "moon", "page", "rocket",
              "hubble_deep_field", "immunohistochemistry", "retina", "cell")
 TEXTURES = ("brick", "grass", "gravel")
 DIGITS_TRAIN_FRACTION = 0.8
-
-
-def _resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(N, h, w, C) float in [0, 1] -> (N, H, W, C) uint8, antialiased bilinear."""
-    t = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
-    if tuple(t.shape[-2:]) != tuple(size):
-        t = F.interpolate(t, size=size, mode="bilinear", antialias=True, align_corners=False)
-    out = t.permute(0, 2, 3, 1).clamp(0, 1).mul(255).round().to(torch.uint8)
-    return out.numpy()
-
-
-def _channels(image: np.ndarray, c: int) -> np.ndarray:
-    """float (h, w) or (h, w, 3|4) -> (h, w, c); grey by ITU-R 601 luma."""
-    if image.ndim == 2:
-        image = image[..., None]
-    image = image[..., :3]
-    if c == 1 and image.shape[-1] == 3:
-        image = image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)[:, None]
-    elif c == 3 and image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)
-    return image.astype(np.float32)
 
 
 def _as_float(image: np.ndarray) -> np.ndarray:
@@ -58,7 +36,7 @@ def _as_float(image: np.ndarray) -> np.ndarray:
 def _patches(photos: list[np.ndarray], n: int, shape, rng: np.random.Generator) -> np.ndarray:
     """`n` random square crops (side between H and 3H, clipped to the photo), resized to H x W."""
     h, w, c = shape
-    photos = [_channels(_as_float(p), c) for p in photos]
+    photos = [float_channels(_as_float(p), c) for p in photos]
     out = np.empty((n, h, w, c), dtype=np.uint8)
     for i in range(n):
         photo = photos[rng.integers(len(photos))]
@@ -66,7 +44,8 @@ def _patches(photos: list[np.ndarray], n: int, shape, rng: np.random.Generator) 
         side = min(side, photo.shape[0], photo.shape[1])
         top = int(rng.integers(photo.shape[0] - side + 1))
         left = int(rng.integers(photo.shape[1] - side + 1))
-        out[i] = _resize(photo[None, top:top + side, left:left + side], (h, w))[0]
+        patch = photo[None, top:top + side, left:left + side]
+        out[i] = antialiased_bilinear_to_uint8(patch, (h, w))[0]
     return out
 
 
@@ -87,7 +66,8 @@ def digits(split: str | None, shape, seed: int = 1) -> ImageSet:
     order = np.random.default_rng(0).permutation(len(images))
     cut = int(DIGITS_TRAIN_FRACTION * len(images))
     keep = order[:cut] if split == "train" else order[cut:]
-    x = _resize(np.stack([_channels(im, shape[2]) for im in images[keep]]), shape[:2])
+    grey_or_rgb = np.stack([float_channels(im, shape[2]) for im in images[keep]])
+    x = antialiased_bilinear_to_uint8(grey_or_rgb, shape[:2])
     return ImageSet(x=x, y=data.target[keep].astype(np.int64), name=f"digits-{split}",
                     classes=[str(d) for d in range(10)])
 
@@ -116,7 +96,8 @@ def faces(split: str | None, shape, seed: int = 1) -> ImageSet:
     import skimage.data
 
     images = skimage.data.lfw_subset().astype(np.float32)  # (200, 25, 25) in [0, 1]
-    x = _resize(np.stack([_channels(im, shape[2]) for im in images]), shape[:2])
+    grey_or_rgb = np.stack([float_channels(im, shape[2]) for im in images])
+    x = antialiased_bilinear_to_uint8(grey_or_rgb, shape[:2])
     return ImageSet(x=x, y=None, name="lfw-faces")
 
 

@@ -2,26 +2,24 @@
 
 A registered dataset is usable wherever a data spec is, as `NAME[:SPLIT]` (`cifar10:train`,
 `svhn:test`, `textures`); `oe datasets` lists them all with their state. The entries (facts:
-URLs, checksums, layouts, preprocessing) are in `catalog.py`; this module is the machinery.
+URLs, checksums, layouts, preprocessing) are in entries.py, their readers in recipes.py; this
+module is the machinery.
 
-Data roots (resolved in one place, `resolve_data_root`):
-- public datasets: `--data-root DIR` (commands call `set_data_root`), else env OE_DATA_ROOT,
-  else `~/.cache/outlier_exposure/data`; dataset NAME lives in `ROOT/NAME/`.
-- the project's offline sets (`cifar10-subset`, `dtd10`, ...; `shared=True`): `--data-root`,
-  else env OE_SHARED_DATA, else the `shared/data` folder next to a development checkout, else
-  the public root. Their files are checked against the folder's `sha256_manifest.tsv` (or the
-  digests recorded here when a folder has no manifest).
+Data roots are decided in storage/roots.py (`resolve_data_root`; shared with the text sets):
+dataset NAME lives in `ROOT/NAME/`; the project's offline sets (`cifar10-subset`, `dtd10`, ...;
+`shared=True`) under the shared root, their files checked against the folder's
+`sha256_manifest.tsv` (or the digests recorded here when a folder has no manifest).
 
-Loading never downloads unless asked (`oe datasets --download NAME`, or `data_settings(
+Loading never downloads unless asked (`oe datasets --download NAME`, or `roots.data_settings(
 download=True)`, which the `--download` flag of data-loading commands sets). A missing dataset
 raises UserInputError naming the folder, the files it lacks and the command or manual steps that
 get them; a file whose checksum is wrong raises too (digests are cached per size and mtime, so
 this costs one hash per file, once). `require` checks several sets at once, before a long job,
-and names every missing one in one message (`preflight.py` maps data specs to it).
+and names every missing one in one message (preflight.py maps data specs to it).
 
 Registration point: `register(Dataset(...))`, called by the modules in `_PLUGINS` when first
-needed. `catalog.py` registers the public sets, the offline sets, and 80 Million Tiny Images /
-300K Random Images from the facts and readers of `tinyimages.py` (`RECORD_SETS`).
+needed. entries.py registers the public sets, the offline sets, and 80 Million Tiny Images /
+300K Random Images from the facts and readers of formats/tinyimages.py (`RECORD_SETS`).
 """
 
 from __future__ import annotations
@@ -29,18 +27,15 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import MutableMapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Mapping
 
 from ...errors import UserInputError
+from ..imageset import ImageSet
 from ..storage.download import check_file, expected_digest, extract, fetch, file_digest
-from ..sources import ImageSet
+from ..storage.roots import DATA_ROOT_ENV, SHARED_DATA_ENV, data_root, download_missing, resolve_data_root
 
-DATA_ROOT_ENV = "OE_DATA_ROOT"
-SHARED_DATA_ENV = "OE_SHARED_DATA"
-DEFAULT_DATA_ROOT = Path("~/.cache/outlier_exposure/data")
 MANIFEST = "sha256_manifest.tsv"
 # Modules that register datasets when imported (add yours here; a missing one is skipped).
 _PLUGINS = ("outlier_exposure.data.catalog.entries",)
@@ -87,7 +82,7 @@ class Dataset:
     """A named dataset.
 
     splits: split name -> the files that split needs. read(folder, split, (h, w)) returns
-    uint8 images at size (h, w) following the dataset's preprocessing (see catalog.py); the
+    uint8 images at size (h, w) following the dataset's preprocessing (see entries.py); the
     channel count is matched later by `spec.fit_to_shape`. manual: the steps to get it when
     there is no download ("{dir}" stands for its folder). shared: under the shared-data root.
     folder: its folder relative to the root (default: the name).
@@ -108,8 +103,6 @@ class Dataset:
 
 _REGISTRY: dict[str, Dataset] = {}
 _plugins_loaded = False
-_root_override: Path | None = None
-_download_missing = False
 
 
 def register(dataset: Dataset) -> Dataset:
@@ -149,57 +142,7 @@ def get(name: str) -> Dataset:
 
 
 # ---------------------------------------------------------------------------------------------
-# Roots and settings
-
-
-def set_data_root(path: str | Path | None) -> None:
-    """Use `path` as the root of every dataset (None: back to the environment / defaults)."""
-    global _root_override
-    _root_override = None if path is None else Path(path).expanduser()
-
-
-def set_download_missing(enabled: bool) -> None:
-    """Let `load` download a missing dataset that has a download (off by default)."""
-    global _download_missing
-    _download_missing = bool(enabled)
-
-
-@contextmanager
-def data_settings(data_root: str | Path | None = None, download: bool = False) -> Iterator[None]:
-    """Within the block: datasets under `data_root` (if given) and downloads allowed if asked."""
-    saved = (_root_override, _download_missing)
-    if data_root is not None:
-        set_data_root(data_root)
-    set_download_missing(download)
-    try:
-        yield
-    finally:
-        set_data_root(saved[0])
-        set_download_missing(saved[1])
-
-
-def _checkout_shared_data() -> Path:
-    # src/outlier_exposure/data/registry.py -> the repository root is parents[3]
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
-
-
-def resolve_data_root(shared: bool = False) -> tuple[Path, str]:
-    """The data root and where it came from: the one place roots are decided."""
-    if _root_override is not None:
-        return _root_override, "--data-root"
-    if shared:
-        if os.environ.get(SHARED_DATA_ENV):
-            return Path(os.environ[SHARED_DATA_ENV]).expanduser(), f"env {SHARED_DATA_ENV}"
-        if _checkout_shared_data().is_dir():
-            return _checkout_shared_data(), "the shared/data folder next to this checkout"
-    if os.environ.get(DATA_ROOT_ENV):
-        return Path(os.environ[DATA_ROOT_ENV]).expanduser(), f"env {DATA_ROOT_ENV}"
-    return DEFAULT_DATA_ROOT.expanduser(), "default"
-
-
-def data_root(shared: bool = False) -> Path:
-    """Root of the public datasets, or (shared=True) of the project's offline sets."""
-    return resolve_data_root(shared)[0]
+# Folders (the roots themselves are decided in storage/roots.py)
 
 
 def dataset_dir(name: str) -> Path:
@@ -407,7 +350,7 @@ def require(needed: list[tuple[str, str | None]], purpose: str) -> None:
     for name, splits in wanted.items():
         ds = get(name)
         splits = [s for s in splits if missing_files(name, s)]
-        if not splits or (_download_missing and ds.downloads):
+        if not splits or (download_missing() and ds.downloads):
             continue
         missing = list(dict.fromkeys(f for s in splits for f in missing_files(name, s)))
         found.append((ds, _what_is_missing(ds, splits, dataset_dir(name), missing)))
@@ -486,7 +429,7 @@ def load(name: str, split: str | None = None, shape: tuple[int, int, int] = (32,
     _split_names(ds, split)
     folder = dataset_dir(name)
     missing = missing_files(name, split)
-    if missing and _download_missing and ds.downloads:
+    if missing and download_missing() and ds.downloads:
         download(name, split)
         missing = missing_files(name, split)
     if missing:

@@ -11,7 +11,7 @@ Formats (each reader names the file in its error when the file is corrupt or tru
 - IDX files (MNIST, Fashion-MNIST; raw or .gz): a big-endian header (magic 0x0000080D with
   D dims for uint8 data, then D int32 sizes) and the data.
 - Image files in folders or inside a .tar, decoded with PIL and resized with the reference's
-  torchvision rules (see `resize_rule`).
+  torchvision rules (`resize.resize_rule`; every resize rule lives in data/resize.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ...errors import UserInputError
-from ..sources import IMAGE_EXTENSIONS, fit_image
+from ..resize import resize_rule
+from ..sources import IMAGE_EXTENSIONS
 
 # ---------------------------------------------------------------------------------------------
 # Pickles that may only build numpy arrays
@@ -197,36 +198,6 @@ def class_folders(folder: Path, exclude: Iterable[str] = ()) -> tuple[list[Path]
     return files, np.asarray(labels, dtype=np.int64), classes
 
 
-def resize_rule(size: tuple[int, int], rule: str) -> Callable:
-    """A PIL image -> PIL image function that brings an image to `size` (h, w).
-
-    "crop": torchvision's Resize(s) then CenterCrop(s) (shorter side to s, bilinear with
-        antialiasing, then the centre), the reference's rule for Textures, Places365, LSUN,
-        Chars74K; for non-square sizes, the same idea (cover, then centre crop).
-    "squash": Resize((h, w)), ignoring the aspect ratio: the reference's rule for Icons-50,
-        and for square images (CIFAR, SVHN, MNIST) the same as Resize(s).
-    An image already of `size` is returned unchanged by both.
-    """
-    h, w = size
-    if rule not in ("crop", "squash"):
-        raise ValueError(f"unknown resize rule {rule!r}")
-
-    def apply(image):
-        if image.size == (w, h):
-            return image
-        if rule == "squash":
-            from PIL import Image
-
-            return image.resize((w, h), Image.BILINEAR)
-        if h != w:
-            return fit_image(image, (h, w))
-        import torchvision.transforms.functional as TF
-
-        return TF.center_crop(TF.resize(image, h), [h, w])
-
-    return apply
-
-
 def _progress(total: int, desc: str):
     if total < 2000:
         return None
@@ -321,37 +292,3 @@ def decode_tar_members(path: Path, members: Sequence[tarfile.TarInfo], size: tup
     # back to the order asked for
     position = {m.name: i for i, m in enumerate(ordered)}
     return x[[position[m.name] for m in members]]
-
-
-def resize_array(x: np.ndarray, size: tuple[int, int], rule: str) -> np.ndarray:
-    """Resize uint8 (N, H, W, C) images with `rule`; returns x itself when already that size."""
-    if tuple(x.shape[1:3]) == tuple(size):
-        return x
-    from PIL import Image
-
-    fit = resize_rule(size, rule)
-    grey = x.shape[-1] == 1
-    out = np.empty((len(x), *size, x.shape[-1]), dtype=np.uint8)
-    for i, pixels in enumerate(x):
-        image = Image.fromarray(pixels[..., 0] if grey else pixels)
-        out[i] = np.asarray(fit(image)).reshape(*size, x.shape[-1])
-    return out
-
-
-def binary_strokes(size: tuple[int, int]) -> Callable:
-    """Omniglot as the reference prepares it: strokes 1 on 0, resized, values kept binary.
-
-    Omniglot PNGs are black strokes on white. The reference inverts the binary image and
-    resizes it as 0/1 pixels with scipy's imresize (PIL bilinear on the 0/1 values, so the
-    result stays 0/1); we do the same and scale 1 to 255 for uint8 storage.
-    """
-    from PIL import Image
-
-    h, w = size
-
-    def apply(image):
-        ink = (np.asarray(image.convert("L")) < 128).astype(np.uint8)  # stroke -> 1
-        small = Image.fromarray(ink).resize((w, h), Image.BILINEAR)
-        return Image.fromarray(np.asarray(small, dtype=np.uint8) * 255)
-
-    return apply

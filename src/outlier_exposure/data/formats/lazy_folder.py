@@ -1,7 +1,7 @@
 """Image folders too big to decode at once (ImageNet-22K: about 13 million JPEGs), read lazily.
 
 A folder set of modest size is decoded once, at the target size, into the disk cache
-(`cache.py`) and memory-mapped. That does not scale to ImageNet-22K: at 64x64x3 the decoded
+(`storage/cache.py`) and memory-mapped. That does not scale to ImageNet-22K: at 64x64x3 the decoded
 array would be about 150 GB, and decoding it would take most of a day before training starts.
 Above `LAZY_FOLDER_FILES` files, a folder set is instead a `FolderImages`: a `LazyImages` that
 decodes and resizes only the images of the batch asked for (`x[idx]`), every time.
@@ -40,7 +40,7 @@ def image_paths(root: Path) -> list[str]:
 
     Hidden files and folders (name starting with '.') are skipped; symlinked folders are
     followed (ImageNet copies are often assembled from links). Same files and order as
-    `readers.images_under`, without a `stat` per file.
+    `archives.images_under`, without a `stat` per file.
     """
     root = Path(root)
     if not root.is_dir():
@@ -76,7 +76,7 @@ class FolderImages(LazyImages):
     """The image files of a folder as a lazy (N, h, w, C) uint8 array, decoded on read.
 
     Each file is read with PIL, converted to `mode` ("RGB": C = 3, "L": C = 1) and brought to
-    `size` with `readers.resize_rule(size, rule)`, exactly as the eager folder reader does, so
+    `size` with `resize.resize_rule(size, rule)`, exactly as the eager folder reader does, so
     `x[idx]` equals the rows of the eagerly decoded array. A file PIL cannot read raises
     UserInputError naming it when a batch that holds it is read.
     """

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .lazy import LazyImages
-from ..sources import ImageSet
+from ..imageset import ImageSet
 from ...errors import UserInputError
 
 RECORD_BYTES = 3072

@@ -5,7 +5,7 @@
   match. A mismatch or a broken transfer deletes the partial file and raises
   `UserInputError`: a bad download is never left where a reader could pick it up.
   (torchvision's `download_url` keeps a corrupt file in place and only supports md5, so it
-  does not fit here; its digests for the datasets it knows are reused in `catalog.py`.)
+  does not fit here; its digests for the datasets it knows are reused in catalog/entries.py.)
 - `extract(archive, dest)` unpacks .tar[.gz|.bz2|.xz], .tgz and .zip archives, refusing any
   member that would land outside `dest` (absolute paths, `..`, links out of the tree).
 - `file_digest(path, algo)` hashes a file once per (size, mtime): the result is cached in

@@ -12,6 +12,13 @@ what it needs (training statistics, tuned hyper-parameters), then
 
 Anomaly scores: higher = more anomalous, as everywhere in this package.
 
+A scorer also says what a deployed detector (`deploy/`) needs to compute it without the
+scorer: `deployed()` is an `nn.Module` mapping (logits, features) to the scores, whose buffers
+are the tensors `fit` learned (named by `fitted`); `settings()` and `fitted_state()` are what
+the detector files keep, and `make_scorer(name, **settings).load_fitted_state(state)` rebuilds
+the fitted scorer from them. A scorer that cannot be deployed says why in
+`not_deployable_because`.
+
 Every model of `models/` has `features(x)` (penultimate activations) and `forward(x) =
 head(features(x))` with `head` a linear layer; `classifier_head` finds that layer, so logits
 and features come out of one pass.
@@ -23,8 +30,6 @@ from typing import Iterable, Iterator
 
 import torch
 from torch import nn
-
-from ...scores import compute_score
 
 Batches = torch.Tensor | Iterable  # a (N, ...) tensor, or batches of inputs / (inputs, labels)
 
@@ -75,6 +80,15 @@ def collect_features(model: nn.Module, data: Batches, batch_size: int = 200,
     return torch.cat(feats), (torch.cat(labels) if labels else None)
 
 
+def training_features(model: nn.Module, data, labels, batch_size: int
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """What a feature scorer's `fit` receives: features (N, D) as given with `labels`, or batches
+    of inputs (with or without labels) whose features are collected here."""
+    if isinstance(data, torch.Tensor) and data.ndim == 2:
+        return data, labels
+    return collect_features(model, data, batch_size)
+
+
 def input_step(std, like: torch.Tensor) -> torch.Tensor:
     """Per-channel factor turning a step of epsilon in [0, 1] pixel units into normalised input
     units, 1 / std (shaped (1, C, 1, 1)), as ODIN's and Mahalanobis' code divide the gradient
@@ -90,11 +104,16 @@ def sign_of(grad: torch.Tensor) -> torch.Tensor:
 
 
 class Scorer:
-    """Base class: `fit(model, ...) -> self`, then `score(inputs)` or `score_outputs(...)`."""
+    """Base class: `fit(model, ...) -> self`, then `score(inputs)` or `score_outputs(...)`;
+    `deployed()` for a deployed detector."""
 
     name = ""
     needs_features = False  # score_outputs reads the penultimate features
     needs_inputs = False    # score_outputs cannot be used: the model must see the inputs
+    # fit(model, training features, training labels) learns from the run's training set
+    needs_training_features = False
+    fitted: tuple[str, ...] = ()  # the attributes (tensors) fit learns: a deployed score's buffers
+    not_deployable_because = ""   # why a deployed detector cannot compute this score ("": it can)
 
     def __init__(self) -> None:
         self.model: nn.Module | None = None
@@ -109,6 +128,34 @@ class Scorer:
 
     def score_outputs(self, logits: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} scores inputs only: call score(inputs)")
+
+    def settings(self) -> dict:
+        """The constructor keywords (JSON values) that rebuild this scorer's deployed score."""
+        return {}
+
+    def fitted_state(self) -> dict[str, torch.Tensor]:
+        """The tensors `fit` learned, by name (what a deployed detector stores)."""
+        missing = [key for key in self.fitted if getattr(self, key, None) is None]
+        if missing:
+            raise RuntimeError(f"{type(self).__name__}: call fit(...) first ({missing[0]} unset)")
+        return {key: getattr(self, key).contiguous() for key in self.fitted}
+
+    def load_fitted_state(self, state: dict[str, torch.Tensor] | None) -> "Scorer":
+        """Set what `fit` learned from `fitted_state()`'s tensors (no model needed)."""
+        state = state or {}
+        missing = [key for key in self.fitted if key not in state]
+        if missing:
+            raise ValueError(f"score {self.name} needs the fitted statistic {missing[0]!r}")
+        for key in self.fitted:
+            setattr(self, key, state[key])
+        return self
+
+    def deployed(self) -> nn.Module:
+        """An `nn.Module` whose forward(logits, features) gives the scores of `score_outputs`,
+        with the fitted tensors as buffers: what a deployed detector runs (and exports)."""
+        raise NotImplementedError(f"score {self.name} cannot be deployed"
+                                  + (f" ({self.not_deployable_because})"
+                                     if self.not_deployable_because else ""))
 
     def _check_fitted(self) -> nn.Module:
         if self.model is None:
@@ -126,18 +173,3 @@ class Scorer:
             logits, features = logits_and_features(model, x.to(device))
             out.append(self.score_outputs(logits.float(), features.float()).cpu())
         return torch.cat(out)
-
-
-class LogitScorer(Scorer):
-    """A score of the logits alone (`scores.py`: msp, xent, energy, maxlogit); nothing to fit."""
-
-    def __init__(self, name: str, temperature: float = 1.0):
-        super().__init__()
-        compute_score(name, torch.zeros(1, 2), temperature)  # checks the name and temperature
-        self.name, self.temperature = name, temperature
-
-    def params(self) -> dict:
-        return {} if self.temperature == 1.0 else {"temperature": self.temperature}
-
-    def score_outputs(self, logits: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
-        return compute_score(self.name, logits, self.temperature)

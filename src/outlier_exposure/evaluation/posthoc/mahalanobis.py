@@ -23,8 +23,9 @@ paper's feature ensemble over layers with weights fitted on OOD data.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from .base import Batches, Scorer, collect_features, input_step, iter_batches, sign_of
+from .base import Batches, Scorer, input_step, training_features, iter_batches, sign_of
 
 
 def class_means_and_precision(features: torch.Tensor, labels: torch.Tensor):
@@ -51,12 +52,27 @@ def squared_distances(features: torch.Tensor, means: torch.Tensor, precision: to
     return d.clamp_min(0.0)
 
 
+class MahalanobisScore(nn.Module):
+    """A deployed Mahalanobis score (no input perturbation): class means and precision as
+    buffers."""
+
+    def __init__(self, means: torch.Tensor, precision: torch.Tensor):
+        super().__init__()
+        self.register_buffer("means", means)
+        self.register_buffer("precision", precision)
+
+    def forward(self, logits: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return squared_distances(features, self.means, self.precision).min(1).values.float()
+
+
 class Mahalanobis(Scorer):
     """min_c squared Mahalanobis distance of the penultimate features; `epsilon` > 0 adds the
     paper's input perturbation (in [0, 1] pixel units, divided by `std` per channel)."""
 
     name = "mahalanobis"
     needs_features = True
+    needs_training_features = True
+    fitted = ("means", "precision")
 
     def __init__(self, epsilon: float = 0.0, std=1.0):
         super().__init__()
@@ -73,10 +89,7 @@ class Mahalanobis(Scorer):
     def fit(self, model, data: Batches | None = None, labels=None, batch_size: int = 200) -> "Mahalanobis":
         """`data`: training features (N, D) with `labels`, or batches of (inputs, labels)."""
         super().fit(model)
-        if isinstance(data, torch.Tensor) and data.ndim == 2:
-            features = data
-        else:
-            features, labels = collect_features(model, data, batch_size)
+        features, labels = training_features(model, data, labels, batch_size)
         if labels is None:
             raise ValueError("Mahalanobis.fit needs the class labels of the training features")
         self.means, self.classes, self.precision = class_means_and_precision(features, labels)
@@ -90,6 +103,13 @@ class Mahalanobis(Scorer):
         if self.needs_inputs:
             raise NotImplementedError("with epsilon > 0 Mahalanobis scores inputs: call score(inputs)")
         return squared_distances(features, self.means, self.precision).min(1).values.float()
+
+    def deployed(self) -> nn.Module:
+        if self.needs_inputs:
+            raise NotImplementedError("Mahalanobis with epsilon > 0 cannot be deployed (it needs "
+                                      "input gradients for every image)")
+        state = self.fitted_state()
+        return MahalanobisScore(state["means"], state["precision"])
 
     def score(self, inputs: Batches, batch_size: int = 200) -> torch.Tensor:
         if not self.needs_inputs:

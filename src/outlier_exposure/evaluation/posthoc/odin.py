@@ -59,6 +59,7 @@ class ODIN(Scorer):
 
     name = "odin"
     needs_inputs = True
+    not_deployable_because = "it needs input gradients for every image"
 
     def __init__(self, temperature: float | None = None, epsilon: float | None = None, *,
                  temperatures: Sequence[float] = TEMPERATURES,

@@ -18,13 +18,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ...training import holdout as calibration_split
+from ...training import holdout
 from ...training.config import RunConfig
 from ...data.batches import sequential_batches, to_device_tensor
 from ...data.datasets import load_images, load_labelled
-from ...data.sources import ImageSet
+from ...data.imageset import ImageSet
 from ...errors import UserInputError
-from ...training.loop import preprocess_of
+from ...training.setup import preprocess_of
 from . import make_scorer
 from .base import Scorer, collect_features
 
@@ -41,10 +41,10 @@ def training_images(run_dir: Path, cfg: RunConfig) -> ImageSet:
     """The run's training set without its calibration hold-out (what the model trained on)."""
     train = load_labelled(cfg.train, cfg.image_shape, seed=cfg.seed, role="--train",
                           num_classes=cfg.num_classes)
-    if (Path(run_dir) / calibration_split.SPLIT_FILE).exists():
-        held = calibration_split.load_split(run_dir, len(train))
+    if (Path(run_dir) / holdout.SPLIT_FILE).exists():
+        held = holdout.load_split(run_dir, len(train))
         keep = np.setdiff1d(np.arange(len(train)), held, assume_unique=True)
-        train = calibration_split.subset(train, keep)
+        train = holdout.subset(train, keep)
     return train
 
 
@@ -53,13 +53,13 @@ def in_distribution_validation(run_dir: Path, cfg: RunConfig, n: int, seed: int)
     seeded random `n` training images."""
     train = load_labelled(cfg.train, cfg.image_shape, seed=cfg.seed, role="--train",
                           num_classes=cfg.num_classes)
-    if (Path(run_dir) / calibration_split.SPLIT_FILE).exists():
-        idx, what = calibration_split.load_split(run_dir, len(train)), "calibration hold-out"
+    if (Path(run_dir) / holdout.SPLIT_FILE).exists():
+        idx, what = holdout.load_split(run_dir, len(train)), "calibration hold-out"
     else:
         idx, what = np.arange(len(train)), "training images"
     if len(idx) > n:
         idx = np.sort(np.random.default_rng(seed).choice(idx, size=n, replace=False))
-    return calibration_split.subset(train, idx), f"{len(idx)} {what} of {cfg.train}"
+    return holdout.subset(train, idx), f"{len(idx)} {what} of {cfg.train}"
 
 
 def fit_scorers(
@@ -74,28 +74,35 @@ def fit_scorers(
     opts = dict(options or {})
     bs = cfg.eval_batch_size
     scorers: dict[str, Scorer] = {}
-    train_features = None
+    train_features = train_labels = None
     for name in names:
-        if name in ("mahalanobis", "knn") and train_features is None:
+        if name == "odin":
+            scorers[name] = _fit_odin(model, cfg, run_dir, device, opts, test_set, ood_specs,
+                                      recall, positive, rule, seed, log)
+            continue
+        scorer = make_scorer(name, **_command_line_settings(name, opts, cfg))
+        if not scorer.needs_training_features:
+            scorers[name] = scorer.fit(model)
+            continue
+        if train_features is None:  # computed once, shared by every scorer that needs them
             train = training_images(run_dir, cfg)
             log(f"fitting on the features of {len(train)} training images of {cfg.train}")
             train_features = collect_features(model, input_batches(train, cfg, device, bs))[0]
             train_labels = torch.from_numpy(np.asarray(train.y, dtype=np.int64))
-        if name == "mahalanobis":
-            scorers[name] = make_scorer(name, epsilon=opts.get("mahalanobis_epsilon", 0.0),
-                                        std=cfg.std).fit(model, train_features, train_labels)
-        elif name == "knn":
-            k = int(opts.get("knn_k", 50))
-            if k > len(train_features):
-                raise UserInputError(f"--knn-k {k} exceeds the {len(train_features)} training "
-                                     "images; choose a smaller k")
-            scorers[name] = make_scorer(name, k=k).fit(model, train_features)
-        elif name == "odin":
-            scorers[name] = _fit_odin(model, cfg, run_dir, device, opts, test_set, ood_specs,
-                                      recall, positive, rule, seed, log)
-        else:
-            scorers[name] = make_scorer(name).fit(model)
+        if name == "knn" and scorer.k > len(train_features):
+            raise UserInputError(f"--knn-k {scorer.k} exceeds the {len(train_features)} training "
+                                 "images; choose a smaller k")
+        scorers[name] = scorer.fit(model, train_features, train_labels)
     return scorers
+
+
+def _command_line_settings(name: str, opts: dict, cfg: RunConfig) -> dict:
+    """The constructor keywords of scorer `name` that `oe eval`'s flags set."""
+    if name == "mahalanobis":
+        return {"epsilon": opts.get("mahalanobis_epsilon", 0.0), "std": cfg.std}
+    if name == "knn":
+        return {"k": int(opts.get("knn_k", 50))}
+    return {}
 
 
 def _fit_odin(model, cfg, run_dir, device, opts, test_set, ood_specs, recall, positive, rule,

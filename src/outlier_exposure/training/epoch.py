@@ -1,0 +1,144 @@
+"""One epoch of the image loop, step by step.
+
+Each step (docs/protocol.md section 1) sets the cosine learning rate, concatenates the
+in-distribution batch and a freshly drawn outlier batch into ONE forward pass (batch-norm sees
+both), and takes an SGD step. The epoch ends when the in-distribution data runs out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import distributed, precision
+from .config import RunConfig
+from .progress import progress_bar
+from .setup import TrainingState, cosine_lr, preprocess_of
+from ..data.batches import EpochBatches, Preprocess
+from ..data.imageset import ImageSet
+from ..data.placement import place
+from ..errors import UserInputError
+from ..losses import training_loss
+
+# The running sums of an epoch, in this order.
+SUMS = ("loss", "loss_in", "loss_oe", "correct", "examples")
+
+
+@dataclass
+class Trainer:
+    """What every step needs: the run, the module being trained, its state and the data."""
+
+    cfg: RunConfig
+    ctx: distributed.Context
+    device: torch.device
+    trained: torch.nn.Module   # state.model, maybe wrapped for several processes, maybe compiled
+    state: TrainingState
+    x: object                  # the training images where cfg.data_on puts them (placement.py)
+    y: torch.Tensor            # their labels, on the device
+    batches: EpochBatches
+    pre: Preprocess
+
+    @classmethod
+    def start(cls, cfg: RunConfig, ctx: distributed.Context, device: torch.device,
+              state: TrainingState, train_set: ImageSet) -> Trainer:
+        trained = distributed.wrap_model(state.model, ctx, device, cfg.sync_bn)
+        if cfg.compile:
+            trained = torch.compile(trained)
+        pre = preprocess_of(cfg)
+        x = place(train_set, device, cfg.data_on)
+        y = torch.from_numpy(np.asarray(train_set.y, dtype=np.int64)).to(device)
+        batches = EpochBatches(len(train_set), cfg.batch_size, state.generators["order"])
+        return cls(cfg, ctx, device, trained, state, x, y, batches, pre)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.batches)
+
+    def epoch(self, epoch: int, *, progress: bool,
+              on_step: Callable[[int], None] | None) -> tuple[list[float], float]:
+        """Train one epoch; return its sums (SUMS) over all ranks and its last learning rate."""
+        cfg = self.cfg
+        self.trained.train()
+        # Running sums stay on the device: reading them every step would sync with the GPU.
+        sums = torch.zeros(len(SUMS), device=self.device)
+        bar = progress_bar(total=self.y.shape[0], desc=f"{cfg.mode} {epoch + 1}/{cfg.epochs}",
+                           enabled=progress)
+        total_steps = cfg.epochs * self.steps_per_epoch
+        for i, idx in enumerate(self.batches):
+            step = epoch * self.steps_per_epoch + i
+            # The reference steps its LambdaLR scheduler before the update, so update number
+            # `step` (0-based) uses the schedule's value at step + 1.
+            lr = cosine_lr(step + 1, total_steps, cfg.lr, cfg.lr_min_factor)
+            sums += self.step(idx.to(self.device), lr)
+            if bar is not None:
+                bar.update(idx.shape[0])
+                if i % 10 == 0 or i == self.steps_per_epoch - 1:
+                    s = sums.tolist()  # a sync, every tenth step only
+                    bar.set_postfix(loss=f"{s[0] / s[4]:.3f}", acc=f"{s[3] / s[4]:.3f}",
+                                    lr=f"{lr:.2e}", refresh=False)
+            if on_step is not None:
+                on_step(step)
+        if bar is not None:
+            bar.close()
+        return distributed.sum_across_ranks(sums, self.ctx).tolist(), lr
+
+    def step(self, idx: torch.Tensor, lr: float) -> torch.Tensor:
+        """One SGD step on the batch `idx`; return its contribution to the epoch's SUMS."""
+        optimiser, scaler = self.state.optimiser, self.state.scaler
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        inputs, targets = self.batch(idx)
+        with precision.autocast(self.cfg.precision, self.device):
+            logits = self.trained(inputs)
+        loss = training_loss(self.cfg, logits.float(), targets)  # cfg.loss: oe | energy
+        optimiser.zero_grad(set_to_none=True)
+        scaler.scale(loss.total).backward()
+        scaler.step(optimiser)
+        scaler.update()
+        n = targets.shape[0]
+        with torch.no_grad():
+            correct = (logits[:n].argmax(1) == targets).sum()
+            return torch.stack([loss.total.detach() * n, loss.in_dist.detach() * n,
+                                loss.outlier.detach() * n, correct.float(),
+                                torch.tensor(float(n), device=self.device)])
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's inputs (its in-distribution shard, then its outlier shard) and targets.
+
+        Every rank prepares the whole global batch (same random crops and flips as one process
+        would draw), then keeps its own shard of it."""
+        augment = self.state.generators["augment"]
+        inputs = self.pre(self.x[idx], augment=True, generator=augment)
+        targets = self.y[idx]
+        inputs, targets = distributed.shard(inputs, self.ctx), distributed.shard(targets, self.ctx)
+        source = self.state.outliers
+        if source is not None:
+            normalised = source.images.normalised
+            out_inputs = self.pre(source.next(), augment=not normalised, generator=augment,
+                                  normalised=normalised)
+            inputs = torch.cat([inputs, distributed.shard(out_inputs, self.ctx)])
+        return inputs, targets
+
+
+def check_finite(sums: list[float], epoch: int, cfg: RunConfig, run_dir: Path) -> None:
+    if not all(math.isfinite(v) for v in sums):
+        raise UserInputError(
+            f"the loss became NaN or infinite in epoch {epoch + 1} (lr {cfg.lr}); lower --lr "
+            f"and rerun. The checkpoint of epoch {epoch} in {run_dir} is kept"
+        )
+
+
+def epoch_record(sums: list[float], epoch: int, steps_per_epoch: int, lr: float,
+                 seconds: float) -> dict:
+    """The epoch's line in RUN/log.jsonl: means per example, the last lr, the speed."""
+    seen = sums[4]
+    return {
+        "epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "lr": lr,
+        "loss": sums[0] / seen, "loss_in": sums[1] / seen, "loss_oe": sums[2] / seen,
+        "train_acc": sums[3] / seen, "seconds": seconds, "images_per_s": seen / seconds,
+    }
