@@ -13,7 +13,7 @@
 
 The OOD draws are planned with the same seed and order as `oe eval` (same images), and each
 image is scored once (the reference re-runs the model for every draw). Metrics and the two
-binning modes: `calibration_metrics.py`.
+binning modes: `metrics.py`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ The commands stay the image commands; each calls `is_text_*` first and hands tex
 - `oe tune RUN` and `oe eval RUN` when RUN is a text run (its config.json says so).
 
 Presets: `sst`, `trec`, `20ng` (reference classifier recipe), `offline-sst`, `lm`, `offline-lm`
-(see `config.py`); with the default `--preset quickstart`, `--task text` means `sst` and
+(see `text/config.py`); with the default `--preset quickstart`, `--task text` means `sst` and
 `--task lm` means `lm`.
 """
 

@@ -25,5 +25,5 @@ def finetune(baseline: str | Path, out: str | Path, *, outliers: str | None = No
 
 
 def evaluate(run: str | Path, ood: list[str] | None = None, **options) -> dict:
-    """The reference OOD protocol on a trained run (see `evaluate.evaluate_run`)."""
+    """The reference OOD protocol on a trained run (see `evaluation.protocol.evaluate_run`)."""
     return evaluate_run(run, ood, **options)

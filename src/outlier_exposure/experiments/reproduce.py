@@ -90,7 +90,7 @@ def reproduce_calibration(
     held-out split (its `-c` variant), temperature-tuned on it, then the calibration protocol.
 
     Runs in OUT/calibration/{baseline,oe}; returns {"baseline": C, "oe": C} (calibration results,
-    see `calibration.calibrate_run`) and writes OUT/calibration/calibration.json.
+    see `calibration.protocol.calibrate_run`) and writes OUT/calibration/calibration.json.
     """
     cal_out = Path(out) / CALIBRATION_DIR
     held = {"calibration_holdout": get_preset(preset).calibration_holdout}

@@ -5,8 +5,8 @@ lm|offline-lm`. Stages live in OUT/baseline, OUT/oe (fine-tuned from OUT/baselin
 asked, OUT/oe-scratch; a finished stage is reused, an interrupted one resumed
 (`pipeline.run_stage`), and a stage's evaluation is reused while its results are newer than its
 model, cover the same OOD sets and every default set skipped then is still missing. Classifier
-presets train with `train.train_text_run`, language-model presets (task "lm") with
-`lm.train_lm_run`; `evaluate.evaluate_text_run` evaluates both (MSP for a classifier, the mean
+presets train with `text.train.train_text_run`, language-model presets (task "lm") with
+`text.lm.train_lm_run`; `text.evaluate.evaluate_text_run` evaluates both (MSP for a classifier, the mean
 -H(U; p_t) over a 70-token sequence for an LM; FPR90, 1:5, 10 draws).
 
 Before anything trains, the training, test and outlier sets are looked up (not read), so a
@@ -138,7 +138,7 @@ def _evaluate(run_dir: Path, ood, device, root, log) -> dict:
 # captions, Yelp (Shen et al. sentences, test), EWT (UD dev+test raw sentences: dev) - WMT16 is not
 # offline and is skipped. Reference recipe at full scale (5 + 5 epochs, Adam 0.01, batch 64,
 # lambda 1.0), FPR90, 10 draws at 1:5. The stages run as every text preset's do
-# (`experiment.run_text_experiment`).
+# (`run_text_experiment`).
 def run_offline_sst(out: str | Path, data_root: str | Path | None = None, device: str = "auto",
                     progress: bool = True, log=print, threads: int | None = 1,
                     **overrides) -> dict:

@@ -2,9 +2,9 @@
 
     python -m outlier_exposure.text.download NAME [NAME ...] [--data-root DIR]
 
-Files are fetched and verified by `data/download.py` (`fetch`: nothing unverified is kept;
+Files are fetched and verified by `data/storage/download.py` (`fetch`: nothing unverified is kept;
 `extract`: no member may land outside the folder) into ROOT/NAME/ (ROOT: --data-root, else the
-public data root of `data.registry`). Checksums are those torchtext and scikit-learn publish for
+public data root of `data/storage/roots.py`). Checksums are those torchtext and scikit-learn publish for
 the same files (see `registry.py`). Sets without such a file (TREC, WMT16, Yelp review-full, EWT)
 print how to get them by hand.
 """

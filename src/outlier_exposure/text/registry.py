@@ -2,7 +2,7 @@
 tokenisation and lower-casing of it.
 
 A named set NAME lives in ROOT/NAME/ (the offline copies: `shared/data/NAME/`). Roots: `--data-root
-DIR`, else the project's two roots (`data.registry`): $OE_SHARED_DATA or the checkout's
+DIR`, else the project's two roots (`data/storage/roots.py`): $OE_SHARED_DATA or the checkout's
 `shared/data` for the offline copies, and $OE_DATA_ROOT or ~/.cache/outlier_exposure/data for
 downloads. Each set lists LAYOUTS, tried in order: the offline TSV/text copies first, then the
 files users download (their original names and formats); the first file that exists is read.

@@ -1,5 +1,5 @@
-"""What a text run folder adds to the common layout (`runs.py`): `vocab.json`, and loading a
-trained text model back. Config, environment, log, checkpoint and model files are `runs.py`'s."""
+"""What a text run folder adds to the common layout (`training/runs.py`): `vocab.json`, and loading a
+trained text model back. Config, environment, log, checkpoint and model files are `training/runs.py`'s."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ def outlier_batches(lengths, batch_size: int, generator: torch.Generator):
 
 def train_text_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
                    device: str | None = "auto", progress: bool = True) -> Path:
-    """Train the text classifier `cfg` describes into `run_dir` (see `train.train_run`)."""
+    """Train the text classifier `cfg` describes into `run_dir` (see `training.loop.train_run`)."""
     cfg, run_dir, dev, (base, vocab, init) = open_text_run(cfg, run_dir, resume, device)
     train_set, y, labels = load_labelled_text(
         cfg.train, role="train", labels=cfg.labels or (base.labels if base else None),
