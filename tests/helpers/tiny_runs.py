@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 
 from outlier_exposure.training.config import config_from_preset
 from outlier_exposure.training.loop import train_run

@@ -3,7 +3,6 @@ loss against its closed form, and the batching / scoring helpers."""
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -7,7 +7,6 @@ numbers, which ship with the package (`reference_results.json`, from docs/protoc
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..calibration.protocol import calibrate_run
