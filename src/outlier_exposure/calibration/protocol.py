@@ -69,6 +69,34 @@ def _summary(per_draw: list[dict]) -> dict:
     return out
 
 
+def _ood_sets(model, cfg, dev, ood: list[str], test: tuple[np.ndarray, np.ndarray], t: float,
+              rescale: bool, *, n_per_draw: int, draws: int, seed: int, options: dict
+              ) -> tuple[dict, list[np.ndarray]]:
+    """Per OOD set: the calibration metrics of the test set mixed with each draw of the set
+    (OOD examples count as mistakes), summarised over the draws; and each set's first draw of
+    confidences (for the reliability diagram)."""
+    test_conf, test_correct = test
+    rng = np.random.default_rng(seed)  # the same draws as `oe eval` with the same seed
+    per_set, first_draws = {}, []
+    for spec in ood:
+        images = load_images(spec, cfg.image_shape, seed=seed, role="--ood", n=n_per_draw * draws,
+                             noise_range=cfg.noise_range)
+        plan = plan_draws(len(images), n_per_draw, draws, rng)
+        needed = np.unique(np.concatenate(plan))
+        ood_conf = np.full(len(images), np.nan)
+        ood_conf[needed] = confidences(predict_logits(
+            model, ImageSet(x=images.x[needed], y=None, name=images.name,
+                            normalised=images.normalised),
+            cfg, dev, cfg.eval_batch_size), t, rescale)
+        per_draw = [calibration_metrics(np.concatenate([ood_conf[idx], test_conf]),
+                                        np.concatenate([np.zeros(len(idx)), test_correct]),
+                                        **options) for idx in plan]
+        name = unique_name(images.name, per_set)
+        per_set[name] = {**_summary(per_draw), "n_per_draw": len(plan[0]), "spec": spec}
+        first_draws.append(ood_conf[plan[0]])
+    return per_set, first_draws
+
+
 def calibrate_run(
     run_dir: str | Path,
     ood: list[str] | None = None,
@@ -107,24 +135,8 @@ def calibrate_run(
     n_per_draw = len(test) // ratio
     if n_per_draw < 1:
         raise UserInputError(f"the test set {cfg.test} has {len(test)} images: too few for 1:{ratio}")
-    rng = np.random.default_rng(seed)  # the same draws as `oe eval` with the same seed
-    per_set, first_draws = {}, []
-    for spec in ood:
-        images = load_images(spec, cfg.image_shape, seed=seed, role="--ood", n=n_per_draw * draws,
-                             noise_range=cfg.noise_range)
-        plan = plan_draws(len(images), n_per_draw, draws, rng)
-        needed = np.unique(np.concatenate(plan))
-        ood_conf = np.full(len(images), np.nan)
-        ood_conf[needed] = confidences(predict_logits(
-            model, ImageSet(x=images.x[needed], y=None, name=images.name,
-                            normalised=images.normalised),
-            cfg, dev, cfg.eval_batch_size), t, rescale)
-        per_draw = [calibration_metrics(np.concatenate([ood_conf[idx], test_conf]),
-                                        np.concatenate([np.zeros(len(idx)), test_correct]),
-                                        **options) for idx in plan]
-        name = unique_name(images.name, per_set)
-        per_set[name] = {**_summary(per_draw), "n_per_draw": len(plan[0]), "spec": spec}
-        first_draws.append(ood_conf[plan[0]])
+    per_set, first_draws = _ood_sets(model, cfg, dev, ood, (test_conf, test_correct), t, rescale,
+                                     n_per_draw=n_per_draw, draws=draws, seed=seed, options=options)
 
     results = {
         "run": str(run_dir),
