@@ -13,7 +13,7 @@ import numpy as np
 
 from ..training import runs
 from .metrics import ECE_BINS
-from ..formatting import markdown_table, pct, text_table
+from ..evaluation.formatting import markdown_table, pct, text_table
 
 COLUMNS = (("rms", "RMS"), ("mad", "MAD"), ("soft_f1", "Soft F1"), ("ece", "ECE"))
 RELIABILITY_PNG = "reliability.png"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..formatting import markdown_table, pct, text_table
+from .formatting import markdown_table, pct, text_table
 from ..training import runs
 
 # What a reader cannot do without (the tables, reports and figures index these).

@@ -15,7 +15,7 @@ from ..data.catalog.preflight import require_data
 from ..errors import UserInputError
 from .pipeline import run_experiment
 from ..training.presets import PRESETS, get_preset
-from ..formatting import pct, text_table
+from ..evaluation.formatting import pct, text_table
 from ..reporting.reference import preset_reference
 
 # Result keys of run_experiment -> keys of the reference file.

@@ -31,7 +31,7 @@ from . import figures
 from ..training import runs
 from ..errors import UserInputError
 from ..evaluation.results import fpr_label
-from ..formatting import pct
+from ..evaluation.formatting import pct
 from .reference import (
     calibration_reference_for, match_set, protocol_differences, reference_for, set_coverage,
 )
