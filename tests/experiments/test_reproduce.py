@@ -54,6 +54,13 @@ def test_reproduce_smoke_on_a_fabricated_cifar10(tmp_path, capsys, restore_regis
     argv = ["reproduce", "cifar10-wrn", "--data-root", str(root), "--out", str(out),
             "--epochs", "1", "--ood", "noise:gaussian", "cifar100:test", "--quiet",
             "--device", "cpu"]
+    # 20 test images are fewer than one of the reference's OOD batches of 200: refused with
+    # the fix, before anything trains
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "too few for 1:5" in err and "--ood-draw-size exact" in err
+    assert not (out / "baseline" / "model.pt").exists()
+    argv += ["--ood-draw-size", "exact"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())

@@ -83,6 +83,7 @@ def test_allconv_initialisation_follows_the_reference():
         ("wrn-16-4", 3, 32, 10, 256),
         ("wrn-40-2", 3, 64, 200, 128),  # Tiny ImageNet
         ("allconv", 3, 32, 100, 192),
+        ("allconv-64", 3, 64, 200, 192),  # Tiny ImageNet
         ("convnet", 1, 28, 10, 50),
         ("small-cnn", 3, 32, 10, 128),
         ("small-cnn", 1, 16, 10, 128),
@@ -132,13 +133,14 @@ def test_wrn_block_shortcuts_follow_the_reference():
 
 def test_model_names_lists_the_registry():
     names = model_names()
-    assert {"wrn", "wrn-40-2", "wrn-16-4", "allconv", "convnet", "small-cnn"} <= set(names)
+    assert {"wrn", "wrn-40-2", "wrn-16-4", "allconv", "allconv-64", "convnet", "small-cnn"} \
+        <= set(names)
 
 
 @pytest.mark.parametrize(
     "name, kwargs, match",
     [
-        ("resnet50", {}, "known models: allconv, convnet, small-cnn, wrn"),
+        ("resnet50", {}, "known models: allconv, allconv-64, convnet, small-cnn, wrn"),
         (None, {}, "unknown model"),
         ("wrn-41-2", {}, "depth=41"),
         ("wrn", {"depth": 12}, "depth=12"),
@@ -155,7 +157,7 @@ def test_bad_names_and_options_raise_user_input_error(name, kwargs, match):
         create_model(name, 10, **kwargs)
 
 
-@pytest.mark.parametrize("name", ["wrn-10-1", "allconv", "convnet", "small-cnn"])
+@pytest.mark.parametrize("name", ["wrn-10-1", "allconv", "allconv-64", "convnet", "small-cnn"])
 def test_bad_num_classes_raises_user_input_error(name):
     with pytest.raises(UserInputError, match="num_classes=0"):
         create_model(name, 0)
@@ -164,7 +166,7 @@ def test_bad_num_classes_raises_user_input_error(name):
 @pytest.mark.parametrize(
     "name, in_channels, side",
     [("allconv", 3, 16), ("allconv", 3, 64), ("convnet", 1, 32), ("convnet", 1, 16),
-     ("small-cnn", 1, 7)],
+     ("small-cnn", 1, 7), ("allconv-64", 3, 32), ("allconv-64", 3, 55), ("allconv-64", 3, 128)],
 )
 def test_unsupported_input_size_raises_user_input_error(name, in_channels, side):
     model = create_model(name, 10, in_channels=in_channels).eval()

@@ -81,7 +81,9 @@ def test_text_train_tune_eval_through_the_cli(tmp_path, tiny, capsys):
 
     results = json.loads((oe / "results.json").read_text())
     assert results["recall_level"] == 0.9 and results["score"] == "msp"
-    assert list(results["ood"]) == ["ood"] and results["ood"]["ood"]["n_per_draw"] == 40 // 5
+    # the sst preset draws as the reference: batches of 64 through 40 // 5 = 8, so all 30 texts
+    assert list(results["ood"]) == ["ood"] and results["ood"]["ood"]["n_per_draw"] == 30
+    assert results["draw_size"] == "reference-text"
     assert results["test_error"] < 0.5  # it learned something (chance is 0.5)
     log = runs.read_log(oe)
     assert [r["epoch"] for r in log] == [1] and log[0]["loss_oe"] > 0
@@ -154,7 +156,9 @@ def test_lm_train_tune_eval_through_the_cli(tmp_path):
                              for _ in range(60)) + "\n")
     base, oe = tmp_path / "lm", tmp_path / "lm-oe"
     common = ["--epochs", "1", "--batch-size", "4", "--quiet"]
-    assert main(["train", "--task", "lm", "--train", f"lines:{corpus}", "--test",
+    # offline-lm: the CPU substitute (Adam, no validation split); `lm` is the reference's recipe
+    assert main(["train", "--task", "lm", "--preset", "offline-lm", "--train", f"lines:{corpus}",
+                 "--test",
                  f"lines:{corpus}@first40", "--model-arg", "embed_dim=16", "--model-arg",
                  "hidden=16", "--out", str(base), *common]) == 0
     assert main(["tune", str(base), "--outliers", f"lines:{odd}", "--out", str(oe),

@@ -51,7 +51,7 @@ MODES = ("corrected", "reference")
 BIN_SIZE = 100
 ECE_BINS = 15
 
-__all__ = ["MODES", "calibration_error", "soft_f1", "expected_calibration_error",
+__all__ = ["MODES", "check_mode", "calibration_error", "soft_f1", "expected_calibration_error",
            "calibration_metrics", "check_inputs", "rescale_01"]
 
 
@@ -77,9 +77,11 @@ def check_inputs(confidence, correct, what: str = "confidence") -> tuple[np.ndar
     return c, y
 
 
-def _check_mode(mode: str) -> None:
+def check_mode(mode: str, what: str = "calibration mode") -> None:
+    """Refuse a binning mode other than MODES, naming the input (`what`) that gave it."""
     if mode not in MODES:
-        raise UserInputError(f"calibration mode {mode!r} is not one of {', '.join(MODES)}")
+        raise UserInputError(f"{what} {mode!r} is not one of {', '.join(MODES)}; choose one of "
+                             "those")
 
 
 def adaptive_bins(n: int, bin_size: int = BIN_SIZE) -> list[tuple[int, int]]:
@@ -93,7 +95,7 @@ def adaptive_bins(n: int, bin_size: int = BIN_SIZE) -> list[tuple[int, int]]:
 
 def _bin_gaps(c: np.ndarray, y: np.ndarray, mode: str, bin_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(weights |b|/n, gaps |conf_b - acc_b|) of the bins that count in `mode`."""
-    _check_mode(mode)
+    check_mode(mode)
     n = len(c)
     if mode == "reference" and n < bin_size:
         raise UserInputError(

@@ -54,6 +54,11 @@ RECIPE_FLAGS = (
     ("--lambda", dict(dest="lam", type=float, help="weight of the OE term (default 0.5)")),
     ("--weight-decay", dict(type=float)),
     ("--seed", dict(type=int)),
+    ("--outlier-order", dict(choices=("reference", "uniform"),
+                             help="reference (paper presets): each outlier batch is a run of "
+                                  "consecutive records from a random record chosen each epoch, "
+                                  "as the reference reads 80M Tiny Images; uniform: shuffled "
+                                  "passes over the whole outlier set")),
 )
 SPEED_FLAGS = (
     ("--precision", dict(choices=("fp32", "bf16", "fp16"),

@@ -22,6 +22,10 @@ def register(sub) -> None:
     add_metric_flags(p)
     add_data_flags(p)
     p.add_argument("--seed", type=int, default=1, help="seed of the OOD draws")
+    p.add_argument("--ood-draw-size", choices=("reference-image", "reference-text", "exact"),
+                   help="OOD examples per draw: the reference's whole test batches of 200 "
+                        "(images) or 64 (text), or exactly len(test) // ratio (default: the "
+                        "run's, from its preset)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="autocast precision of the forward passes (default fp32)")
@@ -56,7 +60,7 @@ def run(args) -> int:
                             ratio=args.ratio, recall=0.95 if args.recall is None else args.recall,
                             positive=args.positive, rule=args.rule, seed=args.seed,
                             device=args.device, precision=args.precision,
-                            score_options=options, log=print)
+                            draw_size=args.ood_draw_size, score_options=options, log=print)
     for results in found.values():  # one table per score
         print(results_text(results))
     run_dir = Path(args.run)

@@ -109,17 +109,32 @@ class EpochBatches:
 
 
 class OutlierStream:
-    """Random outlier batches, drawn anew every step: a shuffled pass over the set, reshuffled
-    when it runs out, so every outlier is seen once before any is seen twice."""
+    """The outlier batch of every step, as indices into the outlier set, in one of two orders.
 
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator):
+    - "uniform": a shuffled pass over the set, reshuffled when it runs out, so every outlier is
+      seen once before any is seen twice.
+    - "reference": as the reference's `DataLoader(shuffle=False)` over 80M Tiny Images, whose
+      `offset` it moves to a random record at the start of every epoch: each batch is the run of
+      consecutive records after the previous one (wrapping around the end), from that epoch's
+      offset. With `random_offset=False` every epoch starts at record 0 (the reference's
+      ImageNet-22K folder, which never reads the offset). The offset is drawn from `generator`,
+      so a resumed run draws the same ones; `steps_per_epoch` must be set before the first batch.
+    """
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator,
+                 order: str = "uniform", random_offset: bool = True):
         if n < batch_size:
             batch_size = n
         self.n, self.batch_size, self.generator = n, batch_size, generator
+        self.order, self.random_offset = order, random_offset
+        self.steps_per_epoch: int | None = None
         self._order = torch.empty(0, dtype=torch.long)
         self._pos = 0
+        self._offset, self._step = 0, 0  # "reference": this epoch's first record, steps taken
 
     def next(self) -> torch.Tensor:
+        if self.order == "reference":
+            return self._next_run()
         if self._pos + self.batch_size > len(self._order):
             self._order = torch.randperm(self.n, generator=self.generator)
             self._pos = 0
@@ -127,11 +142,27 @@ class OutlierStream:
         self._pos += self.batch_size
         return batch
 
+    def _next_run(self) -> torch.Tensor:
+        if self.steps_per_epoch is None:
+            raise RuntimeError("OutlierStream(order='reference') needs steps_per_epoch")
+        if self._step % self.steps_per_epoch == 0:  # a new epoch: a new starting record
+            self._step = 0
+            self._offset = (int(torch.randint(self.n, (1,), generator=self.generator))
+                            if self.random_offset else 0)
+        start = self._offset + self._step * self.batch_size
+        self._step += 1
+        return (start + torch.arange(self.batch_size)) % self.n
+
     def state_dict(self) -> dict:
+        if self.order == "reference":
+            return {"offset": self._offset, "step": self._step}
         return {"order": self._order.clone(), "pos": self._pos}
 
     def load_state_dict(self, state: dict) -> None:
-        self._order, self._pos = state["order"].clone(), int(state["pos"])
+        if self.order == "reference":
+            self._offset, self._step = int(state["offset"]), int(state["step"])
+        else:
+            self._order, self._pos = state["order"].clone(), int(state["pos"])
 
 
 def sequential_batches(n: int, batch_size: int) -> Sequence[slice]:

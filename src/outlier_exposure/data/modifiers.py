@@ -1,4 +1,5 @@
-"""Spec modifiers: `SPEC@jpeg75`, `SPEC@first5000`, applied after the set is loaded.
+"""Spec modifiers: `SPEC@jpeg75`, `SPEC@first5000`, `SPEC@negative`, applied after the set is
+loaded.
 
 - `@jpegQ`: a JPEG round trip at quality Q (PIL, 4:2:0 chroma subsampling, its default) of every
   image. A detector can learn compression artefacts as a shortcut; an honest benchmark puts every
@@ -8,6 +9,9 @@
 - `@randomN`: N examples drawn at random without replacement (a fixed seed, 0, whatever the
   run's seed: the same subset every time), kept in the set's order. Use it on sets stored sorted
   by class, where `@firstN` would keep one class.
+- `@negative`: every pixel value v becomes 255 - v, i.e. 1 - x on [0, 1] inputs. The reference's
+  "Negative MNIST" OOD set is the MNIST test set read as `1 - img` (MNIST/test.py):
+  `mnist:test@negative`.
 
 Modifiers are split off from the right and only when they match exactly, so a path may still
 contain '@'. Several may be chained: `dtd10@jpeg75@first500`.
@@ -25,7 +29,7 @@ from PIL import Image
 from ..errors import UserInputError
 from .imageset import ImageSet
 
-_MODIFIER = re.compile(r"@(jpeg\d+|first\d+|random\d+)$")
+_MODIFIER = re.compile(r"@(jpeg\d+|first\d+|random\d+|negative)$")
 
 
 def split_modifiers(spec: str) -> tuple[str, list[str]]:
@@ -49,9 +53,22 @@ def jpeg_round_trip(x: np.ndarray, quality: int) -> np.ndarray:
     return out
 
 
+def negative(images: ImageSet, spec: str) -> ImageSet:
+    """255 - v for every uint8 value (the reference's `1 - img` on ToTensor's [0, 1])."""
+    if images.normalised:
+        raise UserInputError(
+            f"{spec}: @negative needs pixel images; this set is synthetic data made in "
+            "normalised space (drop @negative)"
+        )
+    return replace(images, x=255 - np.asarray(images.x, dtype=np.uint8),
+                   name=f"{images.name}-negative")
+
+
 def apply_modifiers(images: ImageSet, modifiers: list[str], spec: str) -> ImageSet:
     for mod in modifiers:
-        if mod.startswith(("first", "random")):
+        if mod == "negative":
+            images = negative(images, spec)
+        elif mod.startswith(("first", "random")):
             kind, n = ("first", int(mod[5:])) if mod.startswith("first") else ("random", int(mod[6:]))
             if n < 1:
                 raise UserInputError(f"{spec}: @{kind} needs N >= 1")

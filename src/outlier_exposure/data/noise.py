@@ -14,20 +14,29 @@ from .imageset import ImageSet
 NOISE_KINDS = ("gaussian", "rademacher", "blobs", "uniform")
 
 
-def blobs_from_bits(bits: np.ndarray) -> np.ndarray:
+def blobs_sigma(height: int, width: int) -> float:
+    """The blur of the reference's Blobs for an image size: sigma 1.5 for its 32x32 sets
+    (CIFAR/test.py and SVHN/test.py) and 2.0 for Tiny ImageNet's 64x64 (TinyImageNet/test.py).
+    Other sizes take the value of the nearer of the two: 2.0 from 64 pixels on, else 1.5."""
+    return 2.0 if min(height, width) >= 64 else 1.5
+
+
+def blobs_from_bits(bits: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     """Turn Bernoulli draws (N, H, W, C) into the reference's Blobs images in [-1, 1].
 
-    The reference blurs each image with skimage.filters.gaussian(img, sigma=1.5,
+    The reference blurs each image with skimage.filters.gaussian(img, sigma=SIGMA,
     multichannel=False): with no channel axis the blur runs over H, W *and* C as one 3-D
-    volume. That equals scipy's gaussian_filter with sigma (0, 1.5, 1.5, 1.5) and skimage's
-    defaults (mode "nearest", truncate 4.0) on the whole batch at once, bit for bit on
-    float32 (tested), and is several times faster than a Python loop over images.
-    Then values < 0.75 become 0 and x * 2 - 1 maps to [-1, 1].
+    volume. That equals scipy's gaussian_filter with sigma (0, SIGMA, SIGMA, SIGMA) and
+    skimage's defaults (mode "nearest", truncate 4.0) on the whole batch at once, bit for bit
+    on float32 (tested), and is several times faster than a Python loop over images.
+    Then values < 0.75 become 0 and x * 2 - 1 maps to [-1, 1]. `make_noise` picks SIGMA by
+    image size (`blobs_sigma`).
     """
     from scipy.ndimage import gaussian_filter
 
     blurred = gaussian_filter(
-        np.asarray(bits, dtype=np.float32), sigma=(0, 1.5, 1.5, 1.5), mode="nearest", truncate=4.0
+        np.asarray(bits, dtype=np.float32), sigma=(0, sigma, sigma, sigma), mode="nearest",
+        truncate=4.0,
     )
     blurred[blurred < 0.75] = 0.0
     return blurred * 2 - 1
@@ -41,7 +50,7 @@ def make_noise(
 
     With the range [lo, hi] = [-1, 1] (the reference's CIFAR and Tiny ImageNet sets):
     gaussian: clip(N(0, 0.5^2), -1, 1); rademacher: +-1 with probability 1/2 each;
-    blobs: see `blobs_from_bits` (Bernoulli(0.7) then a blur and a threshold);
+    blobs: see `blobs_from_bits` (Bernoulli(0.7) then a blur, sigma by size, and a threshold);
     uniform: U(-1, 1). For models fed [0, 1] inputs (the reference's SVHN and MNIST) the range
     is [0, 1]: gaussian clip(N(0.5, 0.5^2), 0, 1), Bernoulli {0, 1}, blobs in {0} u [0.75, 1],
     U(0, 1), i.e. the same sets with the mid-point and end points moved (the std stays 0.5).
@@ -64,7 +73,8 @@ def make_noise(
         if kind == "rademacher":
             unit = rng.integers(0, 2, size=size, dtype=np.int8) * 2 - 1
         elif kind == "blobs":
-            unit = blobs_from_bits(rng.random(size, dtype=np.float32) < 0.7)
+            unit = blobs_from_bits(rng.random(size, dtype=np.float32) < 0.7,
+                                   sigma=blobs_sigma(size[1], size[2]))
         else:  # uniform
             unit = rng.random(size, dtype=np.float32) * 2 - 1  # U[-1, 1)
         # made in [-1, 1]; mapped affinely onto [lo, hi] (the identity for [-1, 1])

@@ -6,8 +6,11 @@ all run their OOD sets through `run_protocol`; they differ only in how a set is 
 units it holds (images, texts, token sequences) and how chosen units are scored. Those come in
 as `OODSet`s, so this module never loads data or runs a model.
 
-For each OOD set, `draws` times: draw `len(test) // ratio` units without replacement and compute
+For each OOD set, `draws` times: draw `n_per_draw` units without replacement and compute
 FPR/AUROC/AUPR against the full in-distribution scores; report the mean and std over the draws.
+`n_per_draw` follows the run's draw-size rule (`DRAW_SIZE_RULES`, `draw_size`): `len(test) //
+ratio` exactly, or that target rounded to whole batches the way the reference's test scripts
+stop reading an OOD loader.
 The draws are planned first, from one generator seeded once, set after set in the order given:
 the same draws as the reference's, whatever each set's scoring costs.
 """
@@ -41,9 +44,34 @@ class OODSet:
     details: dict = field(default_factory=dict)  # extra keys of its record (e.g. text "source")
 
 
+# How many OOD units a draw holds, for a target of t = len(test) // ratio (the reference's
+# `ood_num_examples`). The reference reads an OOD loader batch by batch and stops early:
+# - "reference-image": CIFAR/SVHN/TinyImageNet/MNIST test.py stop before batch_idx reaches
+#   t // 200 (test_bs 200), then keep [:t]: (t // 200) * 200 (SVHN 26,032 test: 5,200, not 5,206).
+# - "reference-text": NLP_classification/eval_OOD_*.py stop once batch_idx * 64 > t (batch 64),
+#   keeping every batch read: (t // 64 + 1) * 64 (TREC 500 test: 128, SST 1,821: 384).
+# - "exact": t itself (the offline and quickstart presets, whose small test sets a batch of 200
+#   would empty).
+# A set smaller than that gives all its units, as the reference's loader runs out.
+DRAW_BATCHES = {"reference-image": 200, "reference-text": 64}
+DRAW_SIZE_RULES = ("exact", *DRAW_BATCHES)
+
+
+def draw_size(n_test: int, ratio: int, rule: str = "exact") -> int:
+    """OOD units per draw for `n_test` in-distribution test units under `rule` (see above)."""
+    if rule not in DRAW_SIZE_RULES:
+        raise UserInputError(f"unknown OOD draw size rule {rule!r}; choose one of: "
+                             f"{', '.join(DRAW_SIZE_RULES)}")
+    target = n_test // ratio
+    if rule == "exact":
+        return target
+    batch = DRAW_BATCHES[rule]
+    return (target // batch) * batch if rule == "reference-image" else (target // batch + 1) * batch
+
+
 @dataclass
 class DrawSettings:
-    """The protocol's settings: `draws` subsets of `n_test // ratio` units per OOD set."""
+    """The protocol's settings: `draws` subsets of `per_draw(n_test)` units per OOD set."""
 
     draws: int = 10
     ratio: int = 5
@@ -51,22 +79,28 @@ class DrawSettings:
     positive: str = "ood"
     rule: str = "closest"
     seed: int = 1
+    draw_size: str = "exact"  # one of DRAW_SIZE_RULES
 
     def check(self) -> None:
         if self.draws < 1 or self.ratio < 1:
             raise UserInputError("--draws and --ratio must be >= 1")
+        draw_size(1, 1, self.draw_size)  # refuses an unknown rule
 
     def per_draw(self, n_test: int, too_few: str) -> int:
         """Units per draw; `too_few` starts the message when the test set is too small."""
-        n = n_test // self.ratio
+        n = draw_size(n_test, self.ratio, self.draw_size)
         if n < 1:
-            raise UserInputError(f"{too_few}: too few for 1:{self.ratio}")
+            hint = "" if self.draw_size == "exact" else (
+                f" with the {self.draw_size} rule's batches of {DRAW_BATCHES[self.draw_size]} "
+                "(pass --ood-draw-size exact)")
+            raise UserInputError(f"{too_few}: too few for 1:{self.ratio}{hint}")
         return n
 
     def record_fields(self) -> dict:
         """The settings as a results record names them."""
         return dict(positive=self.positive, rule=self.rule, recall_level=self.recall,
-                    draws=self.draws, ratio=self.ratio, seed=self.seed)
+                    draws=self.draws, ratio=self.ratio, seed=self.seed,
+                    draw_size=self.draw_size)
 
 
 @dataclass
@@ -142,7 +176,8 @@ def run_protocol(in_scores: dict[str, np.ndarray], sets: Iterable[OODSet], setti
     `sets` may be a generator, so that each set is read only when its turn comes. Each set is
     scored once, on the union of its draws, for every score at once; every score sees the same
     draws."""
-    n_per_draw = len(next(iter(in_scores.values()))) // settings.ratio
+    n_test = len(next(iter(in_scores.values())))
+    n_per_draw = settings.per_draw(n_test, f"the test set has {n_test} examples")
     rng = np.random.default_rng(settings.seed)
     found = {name: ScoreOutcome(cache={"in": scores.astype(np.float32)})
              for name, scores in in_scores.items()}

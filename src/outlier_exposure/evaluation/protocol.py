@@ -3,8 +3,10 @@ with text runs and language models, is `draws.run_protocol`; the record is `resu
 
 - The in-distribution test set is scored once; so is each OOD set.
 - For each OOD set, `draws` times (reference: 10): draw `len(test) // ratio` OOD examples
-  (ratio 5, i.e. OOD:ID = 1:5) without replacement and compute FPR/AUROC/AUPR against the full
-  in-distribution scores; report the mean and std over the draws.
+  (ratio 5, i.e. OOD:ID = 1:5), or that rounded down to whole batches of 200 as the reference's
+  test.py reads them (the run's `ood_draw_size`, draws.DRAW_SIZE_RULES), without replacement and
+  compute FPR/AUROC/AUPR against the full in-distribution scores; report the mean and std over
+  the draws.
 - The headline is the unweighted mean over the OOD sets. Validation sets (`val:KIND` specs,
   `data/validation.py`) go through the same protocol but are reported apart, under
   "validation" with their own "validation_mean", and never enter the headline.
@@ -14,7 +16,8 @@ with text runs and language models, is `draws.run_protocol`; the record is `resu
 The reference re-runs the model for every draw. Here the draws are planned first and each OOD
 image that some draw uses is scored once: the same statistics, with up to a tenth of the forward
 passes (exactly a tenth when a set holds just one draw's worth of images).
-Synthetic noise sets get `draws * len(test) // ratio` examples, as in the reference.
+Synthetic noise sets get `draws * (len(test) // ratio)` examples, as in the reference
+(`ood_num_examples * num_to_avg`), whatever the draw size.
 
 Several scores (`evaluate_scores`, `oe eval --score A B ...`) share one pass over the data:
 logits and penultimate features are cached per set and every score (including the post-hoc
@@ -121,6 +124,7 @@ def evaluate_scores(
     positive: str = "ood",
     rule: str = "closest",
     seed: int = 1,
+    draw_size: str | None = None,
     device: str | None = "auto",
     precision: str = "fp32",
     write: bool = True,
@@ -134,14 +138,16 @@ def evaluate_scores(
     inputs along a gradient (ODIN, Mahalanobis with epsilon > 0): it re-runs the model on the
     same images. Every score sees the same draws. Written: `results.json` (.csv, .md) and
     `scores_<score>.npz` for the first score as for one score; with several, also
-    `results_<score>.json` and `scores_<score>.npz` for each and `scores_summary.md`."""
+    `results_<score>.json` and `scores_<score>.npz` for each and `scores_summary.md`.
+    `draw_size` (a draws.DRAW_SIZE_RULES name) defaults to the run's `ood_draw_size`."""
     run_dir = Path(run_dir)
     log = log or (lambda *_: None)
-    settings = DrawSettings(draws=draws, ratio=ratio, recall=recall, positive=positive, rule=rule,
-                     seed=seed)
-    settings.check()
+    DrawSettings(draws=draws, ratio=ratio, draw_size=draw_size or "exact").check()
     dev = resolve_device(device)
     model, cfg = load_trained_model(run_dir, dev)
+    settings = DrawSettings(draws=draws, ratio=ratio, recall=recall, positive=positive, rule=rule,
+                            seed=seed, draw_size=draw_size or cfg.ood_draw_size)
+    settings.check()
     names = _score_names(score, scores, cfg)
     ood = list(ood) if ood else list(cfg.ood)
     if not ood:
@@ -156,9 +162,9 @@ def evaluate_scores(
     logits, in_found = score_images(test)
     in_scores = {name: v.astype(np.float64) for name, v in in_found.items()}
     test_error, error_detection = classification_outcome(logits, test.y, settings)
-    n_per_draw = settings.per_draw(len(test), f"the test set {cfg.test} has {len(test)} images")
-    outcomes = run_protocol(in_scores, _image_sets(ood, cfg, test, n_per_draw * draws, seed,
-                                                   score_images), settings)
+    settings.per_draw(len(test), f"the test set {cfg.test} has {len(test)} images")
+    outcomes = run_protocol(in_scores, _image_sets(ood, cfg, test, (len(test) // ratio) * draws,
+                                                   seed, score_images), settings)
     common = dict(run=str(run_dir), in_dist=cfg.test, model=cfg.model,
                   # An energy fine-tune is an "oe-tune" run trained with another loss: named
                   # apart so that reports never set the OE paper's numbers beside it.

@@ -44,6 +44,7 @@ class Results:
     draws: int | None = None
     ratio: int | None = None
     seed: int | None = None
+    draw_size: str | None = None          # the OOD draw-size rule (draws.DRAW_SIZE_RULES)
     precision: str | None = None          # image runs
     n_test: int | None = None
     test_error: float

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..calibration.metrics import check_mode
 from ..calibration.protocol import calibrate_run
 from ..training import runs
 from ..data.catalog.preflight import require_data
+from ..data.datasets import load_images
+from ..evaluation.draws import DrawSettings
+from ..training.config import config_from_preset
 from ..errors import UserInputError
 from .pipeline import run_experiment
 from ..training.presets import PRESETS, get_preset
@@ -43,9 +47,17 @@ def reproduce(
     p = get_preset(preset)
     require_data([overrides.get(k, getattr(p, k)) for k in ("train", "test", "outliers")]
                  + list(overrides.get("ood", p.ood)), f"reproducing preset {preset}")
+    _check_draw_size(config_from_preset(preset, "baseline", **overrides))
     return run_experiment(preset, out, stages=stages, device=device, progress=progress, log=log,
                           baseline_overrides=overrides, tune_overrides=overrides,
                           scratch_overrides=overrides, eval_options=eval_options)
+
+
+def _check_draw_size(cfg) -> None:
+    """A test set too small for one OOD draw is refused now, not after the stages have trained."""
+    test = load_images(cfg.test, cfg.image_shape, seed=cfg.seed, role="test set")
+    DrawSettings(draw_size=cfg.ood_draw_size).per_draw(
+        len(test), f"the test set {cfg.test} has {len(test)} images")
 
 
 def comparison_with_reference(preset: str, results: dict) -> str:
@@ -79,18 +91,27 @@ def comparison_with_reference(preset: str, results: dict) -> str:
 
 CALIBRATION_DIR = "calibration"
 _CALIBRATION_METRICS = ("rms", "mad", "soft_f1")
+# What each binning mode means beside the paper's numbers (which the reference mode reproduces).
+_MODE_NOTES = {"reference": "top bin skipped, as the authors' code: like for like with the paper",
+               "corrected": "every bin counted: not the paper's binning"}
 
 
 def reproduce_calibration(
     preset: str, out: str | Path, *, device=None, progress: bool = True, log=print,
-    overrides: dict | None = None, mode: str = "corrected",
+    overrides: dict | None = None, mode: str | None = None,
 ) -> dict:
     """The calibration rows: a baseline and its OE fine-tune trained with the reference's
     held-out split (its `-c` variant), temperature-tuned on it, then the calibration protocol.
 
+    `mode` is the RMS / MAD binning (calibration/metrics.py MODES); None takes the preset's
+    `calibration_mode`: "reference" (the top bin skipped, as the code behind the paper's numbers)
+    for the paper's presets, so that the comparison is like for like.
     Runs in OUT/calibration/{baseline,oe}; returns {"baseline": C, "oe": C} (calibration results,
-    see `calibration.protocol.calibrate_run`) and writes OUT/calibration/calibration.json.
+    see `calibration.protocol.calibrate_run`, each recording its "mode") and writes
+    OUT/calibration/calibration.json.
     """
+    mode = mode or get_preset(preset).calibration_mode
+    check_mode(mode, "--calibration-mode")
     cal_out = Path(out) / CALIBRATION_DIR
     held = {"calibration_holdout": get_preset(preset).calibration_holdout}
     overrides = {**{k: v for k, v in (overrides or {}).items() if v is not None}, **held}
@@ -115,5 +136,5 @@ def calibration_with_reference(preset: str, results: dict) -> str:
             row += [pct(ours["mean"][m]), pct(ref.get(m))]
         rows.append(row)
     mode = next(iter(results.values()))["mode"]
-    return (f"Calibration (mean over OOD mixtures at 1:5, temperature-tuned, {mode} mode):\n"
-            + text_table(header, rows))
+    return (f"Calibration (mean over OOD mixtures at 1:5, temperature-tuned), binning: {mode} "
+            f"mode ({_MODE_NOTES.get(mode, '')}):\n" + text_table(header, rows))

@@ -5,6 +5,7 @@ Names:
 - ``"wrn-DEPTH-K"``, e.g. ``"wrn-40-2"``, ``"wrn-16-4"``: WideResNet with depth and widen factor
   from the name; kwargs may add `dropout`.
 - ``"allconv"``: the reference CIFAR AllConvNet (32x32).
+- ``"allconv-64"``: the reference Tiny ImageNet AllConvNet (64x64; ReLU, an extra 2x2 pool).
 - ``"convnet"``: the reference MNIST ConvNet (28x28; pass ``in_channels=1``).
 - ``"small-cnn"``: a small fast CNN for CPU runs; kwarg `width` (32).
 
@@ -20,12 +21,14 @@ from torch import nn
 
 from outlier_exposure.errors import UserInputError
 from outlier_exposure.models.allconv import AllConvNet
+from outlier_exposure.models.allconv_tin import AllConvNet64
 from outlier_exposure.models.convnet import ConvNet
 from outlier_exposure.models.small_cnn import SmallCNN
 from outlier_exposure.models.wrn import WideResNet
 
 __all__ = [
     "AllConvNet",
+    "AllConvNet64",
     "ConvNet",
     "SmallCNN",
     "WideResNet",
@@ -35,6 +38,7 @@ __all__ = [
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "allconv": AllConvNet,
+    "allconv-64": AllConvNet64,
     "convnet": ConvNet,
     "small-cnn": SmallCNN,
     "wrn": WideResNet,

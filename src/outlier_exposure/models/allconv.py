@@ -19,6 +19,8 @@ loads after renaming its `features.` prefix to `body.` (here `features` is the m
 """
 
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -26,6 +28,8 @@ from outlier_exposure.errors import UserInputError
 from outlier_exposure.models.init import he_fan_out_init
 
 MIN_SIDE, MAX_SIDE = 24, 55
+# The reference uses these widths for CIFAR-10, CIFAR-100 and Tiny ImageNet alike.
+WIDTHS = (96, 192)
 
 
 class SigmoidGELU(nn.Module):
@@ -38,12 +42,41 @@ class SigmoidGELU(nn.Module):
         return x * torch.sigmoid(1.702 * x)
 
 
-def _conv_bn_gelu(in_width: int, out_width: int, kernel_size: int, padding: int) -> list[nn.Module]:
-    return [
-        nn.Conv2d(in_width, out_width, kernel_size=kernel_size, padding=padding),
-        nn.BatchNorm2d(out_width),
-        SigmoidGELU(),
-    ]
+def allconv_layers(in_channels: int, activation: Callable[[], nn.Module]) -> list[nn.Module]:
+    """The reference AllConvNet's feature stack, up to and including its 8x8 average pool, with
+    `activation()` after every conv + BN. Shared by the CIFAR net (SigmoidGELU) and the Tiny
+    ImageNet net (ReLU, allconv_tin.py): the two references differ only in the activation and
+    in what follows this stack. Modules are made in the reference's order (init draws match)."""
+    w1, w2 = WIDTHS
+
+    def conv_bn_act(in_width: int, out_width: int, kernel_size: int, padding: int):
+        return [nn.Conv2d(in_width, out_width, kernel_size=kernel_size, padding=padding),
+                nn.BatchNorm2d(out_width), activation()]
+
+    layers: list[nn.Module] = []
+    layers += conv_bn_act(in_channels, w1, 3, 1)
+    layers += conv_bn_act(w1, w1, 3, 1)
+    layers += conv_bn_act(w1, w1, 3, 1)
+    layers += [nn.MaxPool2d(kernel_size=2, stride=2), nn.Dropout(p=0.5)]
+    layers += conv_bn_act(w1, w2, 3, 1)
+    layers += conv_bn_act(w2, w2, 3, 1)
+    layers += conv_bn_act(w2, w2, 3, 1)
+    layers += [nn.MaxPool2d(kernel_size=2, stride=2), nn.Dropout(p=0.5)]
+    layers += conv_bn_act(w2, w2, 3, 0)
+    # Reference quirk, kept: the 1x1 "network in network" convs have padding 1, so each one
+    # grows the map by 2 (6x6 -> 8x8 -> 10x10 at 32x32) with a border that sees only the bias.
+    layers += conv_bn_act(w2, w2, 1, 1)
+    layers += conv_bn_act(w2, w2, 1, 1)
+    # Reference quirk, kept: a plain 8x8 average pool (stride 8) on the 10x10 map averages its
+    # top-left 8x8 window only, so adaptive pooling would NOT be equivalent here.
+    layers += [nn.AvgPool2d(kernel_size=8)]
+    return layers
+
+
+def check_positive_ints(model: str, **values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UserInputError(f"{model} {name}={value!r} must be a positive integer.")
 
 
 class AllConvNet(nn.Module):
@@ -55,32 +88,11 @@ class AllConvNet(nn.Module):
 
     def __init__(self, num_classes: int, in_channels: int = 3):
         super().__init__()
-        for name, value in (("num_classes", num_classes), ("in_channels", in_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UserInputError(f"AllConvNet {name}={value!r} must be a positive integer.")
-        w1, w2 = 96, 192  # the reference uses these widths for CIFAR-10 and CIFAR-100 alike
+        check_positive_ints("AllConvNet", num_classes=num_classes, in_channels=in_channels)
         self.num_classes = num_classes
-        self.feature_dim = w2
-
-        layers: list[nn.Module] = []
-        layers += _conv_bn_gelu(in_channels, w1, 3, 1)
-        layers += _conv_bn_gelu(w1, w1, 3, 1)
-        layers += _conv_bn_gelu(w1, w1, 3, 1)
-        layers += [nn.MaxPool2d(kernel_size=2, stride=2), nn.Dropout(p=0.5)]
-        layers += _conv_bn_gelu(w1, w2, 3, 1)
-        layers += _conv_bn_gelu(w2, w2, 3, 1)
-        layers += _conv_bn_gelu(w2, w2, 3, 1)
-        layers += [nn.MaxPool2d(kernel_size=2, stride=2), nn.Dropout(p=0.5)]
-        layers += _conv_bn_gelu(w2, w2, 3, 0)
-        # Reference quirk, kept: the 1x1 "network in network" convs have padding 1, so each one
-        # grows the map by 2 (6x6 -> 8x8 -> 10x10) with a border that sees only the bias.
-        layers += _conv_bn_gelu(w2, w2, 1, 1)
-        layers += _conv_bn_gelu(w2, w2, 1, 1)
-        # Reference quirk, kept: a plain 8x8 average pool on the 10x10 map averages its top-left
-        # 8x8 window only, so adaptive pooling would NOT be equivalent here.
-        layers += [nn.AvgPool2d(kernel_size=8)]
-        self.body = nn.Sequential(*layers)
-        self.classifier = nn.Linear(w2, num_classes)
+        self.feature_dim = WIDTHS[1]
+        self.body = nn.Sequential(*allconv_layers(in_channels, SigmoidGELU))
+        self.classifier = nn.Linear(WIDTHS[1], num_classes)
         he_fan_out_init(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -221,7 +221,9 @@ def histogram_figure(label: str, results: dict, scores: dict, out_dir: Path,
 def training_figure(logs: list[tuple[str, list[dict]]], out_dir: Path,
                     rel_to: Path) -> FigureFile | None:
     """Loss, training accuracy and learning rate per epoch, one colour per run (k = its index)."""
-    logs = [(k, label, log) for k, (label, log) in enumerate(logs) if log]
+    # only epoch records: an imported run's log holds one "imported" line and no epochs
+    epochs_of = [(label, [r for r in log if "epoch" in r and "loss" in r]) for label, log in logs]
+    logs = [(k, label, log) for k, (label, log) in enumerate(epochs_of) if log]
     if not logs:
         return None
     fig, axes = _figure(1, 3)

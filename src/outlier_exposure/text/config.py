@@ -6,10 +6,14 @@ runs at 0.01 * (1 + cos(pi e / E)) / 2), batch 64, 5 epochs; the OE fine-tune st
 baseline with a fresh Adam and the same schedule for 5 epochs, lambda 1.0, an outlier batch of 64
 per step in a SEPARATE forward pass. No weight decay, no gradient clipping.
 
-Language model (reference `NLP_language_modeling/`): OE term weight 0.5, a 5-epoch OE fine-tune of
-the baseline. The reference's model is a 3-layer AWD-LSTM (1150 units, SGD lr 30, hundreds of
-epochs); here the default is a small 2-layer nn.LSTM with Adam so that it trains on a CPU (a
-preset value: change it with --model-arg / --lr / --epochs).
+Language model (reference `NLP_language_modeling/train.py`): OE term weight 0.5, a 5-epoch OE
+fine-tune of the baseline. `lm` and `lm-char` run the reference's recipe (`optimizer="sgd"`,
+`lm_fit.py`): the AWD-LSTM (`awd_lstm.py`), plain SGD at a constant lr 30 with weight decay
+1.2e-6 and gradient-norm clipping, AR alpha 2 / TAR beta 1, fixed 70-token (150 for
+characters) segments, a switch to averaged SGD when the validation loss stops improving
+(`nonmono` 5), the best-validation weights kept, and the OOD score over the first segments of
+each OOD stream once (`ood_rule="first"`). `offline-lm` keeps a CPU-sized substitute: a small
+2-layer nn.LSTM trained with Adam and a cosine schedule (`optimizer="adam"`, `fit.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from ..training.config_base import ConfigBase, Preset, fine_tune_values, resolve
 
 TASKS = ("text", "lm")
 MODES = ("baseline", "oe-tune", "oe-scratch")
-CLASSIFIER_OOD = ("snli", "imdb", "multi30k", "wmt16", "yelp", "ewt")
+LM_OPTIMIZERS = ("adam", "sgd")
+OOD_RULES = ("draws", "first")
+# NLP_classification/eval_OOD_*.py: 10 rows, the five English Web Treebank domains apart, in
+# the reference's order. The offline EWT copy has no domains: offline-sst keeps it merged.
+CLASSIFIER_OOD = ("snli", "imdb", "multi30k", "wmt16", "ewt-answers", "ewt-email",
+                  "ewt-newsgroup", "ewt-reviews", "ewt-weblog", "yelp")
+OFFLINE_CLASSIFIER_OOD = ("snli", "imdb", "multi30k", "wmt16", "yelp", "ewt")
 
 
 @dataclass
@@ -60,7 +70,23 @@ class TextConfig(ConfigBase):
     labels: list[str] | None = None
     init_from: str | None = None
     ood: list[str] = field(default_factory=list)
+    # OOD examples per draw (evaluation/draws.py DRAW_SIZE_RULES): "exact" len(test) // 5, or
+    # "reference-text", the reference's batches of 64 (the paper classifier presets).
+    ood_draw_size: str = "exact"
     eval_batch_size: int = 256
+    # Language models: the reference's recipe ("sgd": SGD then ASGD, see lm_fit.py) or Adam with
+    # a cosine schedule ("adam", the CPU substitute); AR/TAR weights; the validation split the
+    # ASGD switch and the best-weights choice read; how OOD segments are chosen ("first": the
+    # reference's first segments once; "draws": --draws random subsets).
+    optimizer: str = "adam"
+    alpha: float = 0.0
+    beta: float = 0.0
+    nonmono: int = 5
+    valid: str | None = None
+    ood_rule: str = "draws"
+    # Character-level LM: the in-distribution files are characters already (ptb-char); outlier
+    # and OOD words are spelt out as the reference's CorpusWikiTextChar does (lm.char_tokens).
+    char_level: bool = False
 
     def check(self) -> None:
         self.check_types()
@@ -70,11 +96,16 @@ class TextConfig(ConfigBase):
             raise UserInputError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.mode != "baseline" and not self.outliers:
             raise UserInputError(f"{self.mode} needs outliers: pass --outliers SPEC (e.g. wikitext2:train)")
-        for name in ("epochs", "batch_size", "oe_batch_size", "bptt", "vocab_size"):
+        for name in ("epochs", "batch_size", "oe_batch_size", "bptt", "vocab_size", "nonmono"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"--{name.replace('_', '-')} must be >= 1")
         if self.lr <= 0:
             raise UserInputError("--lr must be > 0")
+        if self.optimizer not in LM_OPTIMIZERS:
+            raise UserInputError(f"optimizer {self.optimizer!r} is not one of "
+                                 f"{', '.join(LM_OPTIMIZERS)}")
+        if self.ood_rule not in OOD_RULES:
+            raise UserInputError(f"ood_rule {self.ood_rule!r} is not one of {', '.join(OOD_RULES)}")
 
 
 @dataclass(frozen=True)
@@ -86,30 +117,51 @@ class TextPreset(Preset):
         return self.config["task"]
 
 
-def _classifier(name: str, description: str, data: str,
-                outliers: str = "wikitext2:train") -> TextPreset:
+def _classifier(name: str, description: str, data: str, outliers: str = "wikitext2:train",
+                ood: tuple = CLASSIFIER_OOD, draw_size: str = "reference-text") -> TextPreset:
     return TextPreset(name, description, dict(task="text", train=f"{data}:train",
                                               test=f"{data}:test", outliers=outliers,
-                                              ood=CLASSIFIER_OOD))
+                                              ood=ood, ood_draw_size=draw_size))
 
 
 _REFERENCE_GRU = ": GRU classifier, OE on WikiText-2 sentences (reference)"
-# The language models: the reference's OE weight 0.5, gradient clipping 0.25, batches of 20.
+# The CPU substitute language model: the reference's OE weight 0.5, gradient clipping 0.25,
+# batches of 20, but a small nn.LSTM trained with Adam.
 _LM = dict(task="lm", model="lm-lstm", lr=0.002, batch_size=20, oe_batch_size=20, lam=0.5,
            clip=0.25)
+_EWT_DOMAINS = tuple(f"ewt-{d}" for d in ("answers", "email", "newsgroup", "reviews", "weblog"))
+# The reference's LM recipe (NLP_language_modeling/train.py defaults; README's commands): AWD-LSTM,
+# SGD lr 30 -> ASGD (nonmono 5), weight decay 1.2e-6, AR 2 / TAR 1, OE weight 0.5 on WikiText-2
+# with as many outlier rows as in-distribution rows, seed 9001, 50 epochs then a 5-epoch OE
+# fine-tune, the first OOD segments scored once.
+_AWD = dict(task="lm", model="awd-lstm", optimizer="sgd", lr=30.0, weight_decay=1.2e-6, alpha=2.0,
+            beta=1.0, nonmono=5, lam=0.5, seed=9001, epochs=50, ood_rule="first",
+            eval_batch_size=64, ood=_EWT_DOMAINS)
 
 TEXT_RECIPES: dict[str, TextPreset] = {p.name: p for p in (
     _classifier("sst", "SST binary" + _REFERENCE_GRU, "sst"),
     _classifier("trec", "TREC, 50 fine classes" + _REFERENCE_GRU, "trec"),
     _classifier("20ng", "20 Newsgroups" + _REFERENCE_GRU, "20ng"),
     _classifier("offline-sst", "SST binary over shared/data: OE on WikiText-2 *valid* sentences "
-                "(no train split offline)", "sst", outliers="wikitext2:valid"),
-    TextPreset("lm", "PTB word-level LSTM LM, OE on WikiText-2 (lambda 0.5), EWT as OOD", dict(
-        _LM, train="ptb:train", test="ptb:test", outliers="wikitext2:train", epochs=20,
-        ood=tuple(f"ewt-{d}" for d in ("answers", "email", "newsgroup", "reviews", "weblog"))),
+                "(no train split offline); EWT merged (the offline copy has no domains)", "sst",
+                outliers="wikitext2:valid", ood=OFFLINE_CLASSIFIER_OOD, draw_size="exact"),
+    TextPreset("lm", "PTB word-level AWD-LSTM LM (reference recipe: SGD lr 30 -> ASGD, AR/TAR), "
+               "OE on WikiText-2 (lambda 0.5), the 5 EWT domains as OOD", dict(
+        _AWD, train="ptb:train", valid="ptb:valid", test="ptb:test", outliers="wikitext2:train",
+        batch_size=80, oe_batch_size=80, bptt=70, clip=0.25,
+        model_kwargs=dict(embed_dim=400, hidden=1150, layers=3, dropout=0.4, dropouth=0.3,
+                          dropouti=0.65, dropoute=0.1, wdrop=0.5)),
         {"oe-tune": dict(epochs=5)}),
-    TextPreset("offline-lm", "WikiText-2 valid (train) / test (eval) LSTM LM; OE on Multi30K "
-               "train captions; EWT sentences as OOD", dict(
+    TextPreset("lm-char", "PTB character-level LM (reference README's PTBC command; an AWD-LSTM "
+               "stands in for its 4-layer QRNN), OE on WikiText-2 characters, EWT as OOD", dict(
+        _AWD, train="ptb-char:train", valid="ptb-char:valid", test="ptb-char:test",
+        outliers="wikitext2:train", char_level=True, batch_size=20, oe_batch_size=20, bptt=150,
+        clip=0.2, model_kwargs=dict(embed_dim=400, hidden=1550, layers=4, dropout=0.4,
+                                    dropouth=0.3, dropouti=0.4, dropoute=0.1, wdrop=0.1)),
+        {"oe-tune": dict(epochs=5)}),
+    TextPreset("offline-lm", "CPU substitute (small 2-layer nn.LSTM with Adam, not the reference's "
+               "AWD-LSTM): WikiText-2 valid (train) / test (eval); OE on Multi30K train captions; "
+               "EWT sentences as OOD", dict(
                    _LM, train="wikitext2:valid", test="wikitext2:test", outliers="multi30k:train",
                    ood=("ewt",), epochs=10, eval_batch_size=32),
                {"oe-tune": dict(epochs=5)}),

@@ -3,7 +3,9 @@ images) over text scores.
 
 In-distribution test examples are scored once; for each OOD set, `draws` random subsets of
 `len(test) // ratio` examples (reference: 10 draws, OOD:ID = 1:5) are planned first and each
-example a draw uses is scored once. Reference NLP settings: FPR at 90% recall (FPR90), anomalies
+example a draw uses is scored once. The paper classifier presets draw as many as the reference's
+eval_OOD_*.py read: whole batches of 64 until `batch_idx * 64 > len(test) // 5` (TREC 128,
+SST 384; the run's `ood_draw_size`, evaluation/draws.py). Reference NLP settings: FPR at 90% recall (FPR90), anomalies
 positive, MSP score for classifiers. A classifier's OOD texts are lower-cased and not cut to a
 fixed length, as the reference reads them; the test set is read as the training set was (its
 case, its fixed length). Reading the OOD sets, skipping missing default ones and the text
@@ -32,18 +34,21 @@ __all__ = ["DEFAULT_RECALL", "evaluate_text_run"]
 def evaluate_text_run(run_dir: str | Path, ood: list[str] | None = None, *, score: str | None = None,
                       draws: int = 10, ratio: int = 5, recall: float = DEFAULT_RECALL,
                       positive: str = "ood", rule: str = "closest", seed: int = 1,
-                      device: str | None = "auto", data_root: str | Path | None = None,
-                      write: bool = True, log=print) -> dict:
+                      draw_size: str | None = None, device: str | None = "auto",
+                      data_root: str | Path | None = None, write: bool = True, log=print) -> dict:
     """The protocol on a trained text run (classifier or LM); writes results.{json,csv,md}.
 
     `score` defaults to the reference's: "msp" for a classifier, "xent" (-H(U; p), averaged
-    over a sequence's positions) for a language model. `data_root` overrides the run's."""
+    over a sequence's positions) for a language model. `data_root` overrides the run's;
+    `draw_size` (a DRAW_SIZE_RULES name) the run's `ood_draw_size`."""
     run_dir = Path(run_dir)
-    settings = DrawSettings(draws=draws, ratio=ratio, recall=recall, positive=positive,
-                            rule=rule, seed=seed)
-    settings.check()
+    DrawSettings(draws=draws, ratio=ratio, draw_size=draw_size or "exact").check()
     dev = resolve_device(device)
     model, cfg, vocab = load_trained_text_model(run_dir, dev)
+    settings = DrawSettings(draws=draws, ratio=ratio, recall=recall, positive=positive,
+                            rule=rule, seed=seed,
+                            draw_size=draw_size or cfg.ood_draw_size)
+    settings.check()
     root = data_root or cfg.data_root
     score = score or ("xent" if cfg.task == "lm" else "msp")
     specs = list(ood) if ood else list(cfg.ood)

@@ -9,6 +9,9 @@
   embedding when their sizes agree (as the reference's AWD-LSTM ties them). kwargs: `embed_dim`
   (200), `hidden` (200), `layers` (2), `dropout` (0.2). `forward(ids (B, T)) -> logits (B, T, V)`;
   each call starts from a zero hidden state (the reference restarts it every segment).
+- ``"awd-lstm"``: the reference's AWD-LSTM (`awd_lstm.py`: weight drop, embedding and locked
+  dropouts, tied decoder); kwargs `embed_dim` (400), `hidden` (1150), `layers` (3), `dropout`
+  (0.4), `dropouth` (0.3), `dropouti` (0.65), `dropoute` (0.1), `wdrop` (0.5).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import UserInputError
+from .awd_lstm import AWDLSTM
 
 
 class GRUClassifier(nn.Module):
@@ -69,8 +73,9 @@ TEXT_MODELS: dict[str, Callable[..., nn.Module]] = {
     "gru": GRUClassifier,
     "lm-lstm": _lm("lstm"),
     "lm-gru": _lm("gru"),
+    "awd-lstm": AWDLSTM,
 }
-LM_MODELS = ("lm-lstm", "lm-gru")
+LM_MODELS = ("lm-lstm", "lm-gru", "awd-lstm")
 
 
 def create_text_model(name: str, vocab_size: int, num_classes: int | None = None, **kw) -> nn.Module:

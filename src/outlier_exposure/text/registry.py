@@ -135,6 +135,55 @@ def _ewt(name: str, domain: str | None) -> NamedSet:
     )
 
 
+def _lm_corpora() -> list[NamedSet]:
+    """The language-model corpora beside `ptb`: PTB characters (the reference's `lm-char`), and
+    WikiText-103 and Gutenberg, the reference's other OE corpora (`NLP_classification/train_OE.py
+    --oe_dataset wikitext103|gutenberg`; the LM README's `*_OE_103` snapshots)."""
+    splits = {"train": "train", "valid": "valid", "test": "test"}
+    return [
+        NamedSet(
+            "ptb-char", "Penn Treebank characters (Mikolov's ptb.char.*: characters separated by "
+            "spaces, '_' between words)",
+            layouts=(
+                Layout(_files("ptb-char/ptb.char.{s}.txt", splits), R.read_lines,
+                       what="ptb.char.*.txt"),
+                Layout(_files("ptb-char/pennchar/{s}.txt", splits), R.read_lines,
+                       what="the reference's data/pennchar"),
+                Layout(_files("ptb-char/simple-examples/data/ptb.char.{s}.txt", splits),
+                       R.read_lines, what="simple-examples.tgz unpacked"),
+            ),
+            # Case kept: "N" (a digit) and "n" are different characters of the reference's
+            # vocabulary (data.Corpus does not lower-case).
+            default_split="test", lower_in_dist=False,
+            # No published checksum of simple-examples.tgz could be confirmed: fetched by hand.
+            manual="download http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz (the "
+                   "reference's getdata.sh) and untar it in DATA_ROOT/ptb-char/",
+        ),
+        NamedSet(
+            "wikitext103", "WikiText-103: OE sentences (3-60 tokens) for classifiers, lines for "
+            "an LM",
+            layouts=(Layout(_files("wikitext103/wikitext-103/wiki.{s}.tokens", splits),
+                            R.read_lines, what="wikitext-103-v1"),
+                     Layout(_files("wikitext103/{s}.txt", splits), R.read_lines,
+                            what="the reference's data/wikitext-103 (renamed files)")),
+            default_split="train", sentences=True,
+            downloads=(Download(
+                "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip",
+                "md5:9ddaacaf6af0710eda8c456decff7832", "wikitext103", "wikitext-103-v1.zip",
+                extract=True),),
+        ),
+        NamedSet(
+            "gutenberg", "Project Gutenberg sentences (the reference's gutenberg_sentences CSV)",
+            layouts=(Layout({"train": "gutenberg/gutenberg_sentences"},
+                            partial(R.read_csv, text_column=0), what="one quoted sentence a row"),),
+            default_split="train",
+            manual="the reference reads .data/gutenberg/gutenberg_sentences (a one-column CSV of "
+                   "sentences) but publishes neither the file nor its source; put such a file at "
+                   "DATA_ROOT/gutenberg/gutenberg_sentences",
+        ),
+    ]
+
+
 _SETS = [
     _sst("sst", fine=False),
     _sst("sst-fine", fine=True),
@@ -258,6 +307,7 @@ _SETS = [
                          ("valid", "aa0affc06ff7c36e977d7cd49e3839bf"),
                          ("test", "8b80168b89c18661a38ef683c0dc3721"))),
     ),
+    *_lm_corpora(),
 ]
 NAMED_SETS: dict[str, NamedSet] = {s.name: s for s in _SETS}
 

@@ -1,7 +1,8 @@
 """The resolved configuration of one run: defaults, then the preset's overrides, then flags.
 
 Saved as RUN/config.json. The defaults are the paper's CIFAR-10 recipe (WRN-40-2, SGD with
-Nesterov momentum, 100 epochs at lr 0.1; the OE fine-tune 10 epochs at lr 0.001); a preset
+Nesterov momentum, 100 epochs at lr 0.1 on a cosine down to 1e-6, outliers read in the
+reference's order; the OE fine-tune 10 epochs at lr 0.001); a preset
 (training/presets.py) states only what differs from them.
 """
 
@@ -16,6 +17,10 @@ from .config_base import ConfigBase, fine_tune_values, resolve_preset
 from .presets import get_preset
 
 MODES = ("baseline", "oe-tune", "oe-scratch")
+OUTLIER_ORDERS = ("reference", "uniform")
+# Values of fields that config.json files written before the field existed must read as (the
+# behaviour those runs had); other missing fields take the dataclass default.
+LEGACY_DEFAULTS = {"outlier_order": "uniform"}
 CONFIG_FILE = "config.json"
 CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 CIFAR_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
@@ -35,6 +40,18 @@ class RunConfig(ConfigBase):
     std: tuple[float, ...] = CIFAR_STD
     crop_padding: int = 4
     flip: bool = True
+    # Augmentation of the outlier batches, which the reference sets per dataset: as the
+    # in-distribution for CIFAR, flip only for SVHN and MNIST, none for Tiny ImageNet's
+    # ImageNet-22K. None: as the in-distribution (preset_config fills it in; files written before
+    # these fields existed read as None and keep training as they did).
+    outlier_crop_padding: int | None = None
+    outlier_flip: bool | None = None
+    # Which outliers each step sees: "reference" reads consecutive records (the reference's
+    # shuffle=False loader) starting each epoch at a random record when outlier_random_offset,
+    # else at the first record (the reference's ImageNet-22K folder ignores its offset);
+    # "uniform" draws shuffled passes over the whole set (batches.OutlierStream).
+    outlier_order: str = "reference"
+    outlier_random_offset: bool = True
     epochs: int = 100
     lr: float = 0.1
     batch_size: int = 128
@@ -44,10 +61,16 @@ class RunConfig(ConfigBase):
     lam: float = 0.5
     seed: int = 1
     num_classes: int | None = None
-    lr_min_factor: float = 1e-6
+    # The cosine ends at the absolute lr_min (the reference's LambdaLR factor 1e-6 / lr). Runs
+    # written before it record lr_min_factor, a floor relative to lr, which then wins (lr_floor).
+    lr_min: float = 1e-6
+    lr_min_factor: float | None = None
     nesterov: bool = True
     init_from: str | None = None  # the baseline run an OE fine-tune starts from
     ood: list[str] = field(default_factory=list)
+    # OOD examples per draw (evaluation/draws.py DRAW_SIZE_RULES): "exact" len(test) // 5, or
+    # the reference's batch rule ("reference-image": whole batches of 200; the paper presets).
+    ood_draw_size: str = "exact"
     eval_batch_size: int = 200
     # Value range of synthetic noise in the model's input space: the reference makes its noise
     # in [-1, 1] for normalised CIFAR / Tiny ImageNet inputs and in [0, 1] for SVHN / MNIST.
@@ -68,6 +91,19 @@ class RunConfig(ConfigBase):
     m_out: float = -5.0
     energy_weight: float = 0.1
 
+    @classmethod
+    def from_dict(cls, data, where: str = "config"):
+        # A run folder written before `outlier_order` existed drew its outliers uniformly: it
+        # keeps doing so on resume and in the fine-tunes that inherit from it.
+        return super().from_dict({**LEGACY_DEFAULTS, **data}, where)
+
+    def lr_floor(self) -> float:
+        """Where the cosine ends, as a multiple of lr (setup.cosine_lr): the reference's
+        `1e-6 / learning_rate`, or the recorded factor of a run from before lr_min."""
+        if self.lr_min_factor is not None:
+            return self.lr_min_factor
+        return self.lr_min / self.lr
+
     def check(self) -> None:
         self.check_types()
         if self.mode not in MODES:
@@ -82,6 +118,11 @@ class RunConfig(ConfigBase):
                 raise UserInputError(f"--{name.replace('_', '-')} must be >= 1")
         if self.lr <= 0:
             raise UserInputError("--lr must be > 0")
+        if not 0 <= self.lr_min <= self.lr:
+            raise UserInputError(
+                f"lr_min {self.lr_min} must lie in [0, --lr {self.lr}]: it is where the cosine "
+                "schedule ends; raise --lr or lower lr_min")
+        self._check_outliers()
         from .precision import check as check_precision  # imports torch: only when checking
 
         check_precision(self.precision)
@@ -90,6 +131,14 @@ class RunConfig(ConfigBase):
         if len(self.mean) != self.image_shape[2] or len(self.std) != self.image_shape[2]:
             raise UserInputError("mean/std need one value per image channel")
         self._check_loss()
+
+    def _check_outliers(self) -> None:
+        if self.outlier_order not in OUTLIER_ORDERS:
+            raise UserInputError(f"--outlier-order {self.outlier_order!r}: choose "
+                                 f"{' or '.join(OUTLIER_ORDERS)}")
+        if self.outlier_crop_padding is not None and self.outlier_crop_padding < 0:
+            raise UserInputError(
+                f"outlier_crop_padding {self.outlier_crop_padding} must be >= 0 (0: no crop)")
 
     def _check_loss(self) -> None:
         from ..losses import LOSSES  # imports torch: only when checking
@@ -116,8 +165,9 @@ MODE_DEFAULTS = {"oe-tune": dict(epochs=10, lr=0.001)}
 # weight decay, seed, OOD sets, speed settings, and calibration_holdout (so the fine-tune never
 # trains on the images held out for calibration).
 TUNE_RESETS = (
-    "outliers", "epochs", "lr", "lr_min_factor", "momentum", "nesterov", "oe_batch_size", "lam",
-    "loss", "m_in", "m_out", "energy_weight", "num_classes",
+    "outliers", "epochs", "lr", "lr_min", "lr_min_factor", "momentum", "nesterov", "oe_batch_size",
+    "lam", "loss", "m_in", "m_out", "energy_weight", "num_classes", "outlier_order",
+    "outlier_random_offset", "outlier_crop_padding", "outlier_flip",
 )
 
 
@@ -134,6 +184,10 @@ def preset_config(preset_name: str, mode: str, **overrides: Any) -> RunConfig:
     if mode not in MODES:
         raise UserInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     values = resolve_preset(RunConfig, p, mode, overrides, MODE_DEFAULTS)
+    # Outlier augmentation not named by the preset or a flag: the in-distribution's.
+    for outlier_field, own in (("outlier_crop_padding", "crop_padding"), ("outlier_flip", "flip")):
+        if values.get(outlier_field) is None:
+            values[outlier_field] = values.get(own, getattr(RunConfig, own))
     for required in ("train", "test"):
         if not values.get(required):
             raise UserInputError(

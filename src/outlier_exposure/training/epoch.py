@@ -18,7 +18,7 @@ import torch
 from . import distributed, precision
 from .config import RunConfig
 from .progress import progress_bar
-from .setup import TrainingState, cosine_lr, preprocess_of
+from .setup import TrainingState, cosine_lr, outlier_preprocess_of, preprocess_of
 from ..data.batches import EpochBatches, Preprocess
 from ..data.imageset import ImageSet
 from ..data.placement import place
@@ -27,6 +27,14 @@ from ..losses import training_loss
 
 # The running sums of an epoch, in this order.
 SUMS = ("loss", "loss_in", "loss_oe", "correct", "examples")
+
+
+def step_lr(cfg: RunConfig, step: int, total_steps: int) -> float:
+    """The learning rate of update number `step` (0-based) of a run of `total_steps` updates.
+
+    The reference steps its LambdaLR scheduler before the update, so update `step` uses the
+    schedule's value at step + 1 (its last update runs at the floor)."""
+    return cosine_lr(step + 1, total_steps, cfg.lr, cfg.lr_floor())
 
 
 @dataclass
@@ -42,6 +50,7 @@ class Trainer:
     y: torch.Tensor            # their labels, on the device
     batches: EpochBatches
     pre: Preprocess
+    pre_outliers: Preprocess   # the outliers' own augmentation (RunConfig.outlier_flip, ...)
 
     @classmethod
     def start(cls, cfg: RunConfig, ctx: distributed.Context, device: torch.device,
@@ -53,7 +62,10 @@ class Trainer:
         x = place(train_set, device, cfg.data_on)
         y = torch.from_numpy(np.asarray(train_set.y, dtype=np.int64)).to(device)
         batches = EpochBatches(len(train_set), cfg.batch_size, state.generators["order"])
-        return cls(cfg, ctx, device, trained, state, x, y, batches, pre)
+        if state.outliers is not None:  # "reference" order starts a new run every epoch
+            state.outliers.stream.steps_per_epoch = len(batches)
+        return cls(cfg, ctx, device, trained, state, x, y, batches, pre,
+                   outlier_preprocess_of(cfg))
 
     @property
     def steps_per_epoch(self) -> int:
@@ -71,9 +83,7 @@ class Trainer:
         total_steps = cfg.epochs * self.steps_per_epoch
         for i, idx in enumerate(self.batches):
             step = epoch * self.steps_per_epoch + i
-            # The reference steps its LambdaLR scheduler before the update, so update number
-            # `step` (0-based) uses the schedule's value at step + 1.
-            lr = cosine_lr(step + 1, total_steps, cfg.lr, cfg.lr_min_factor)
+            lr = step_lr(cfg, step, total_steps)
             sums += self.step(idx.to(self.device), lr)
             if bar is not None:
                 bar.update(idx.shape[0])
@@ -119,8 +129,8 @@ class Trainer:
         source = self.state.outliers
         if source is not None:
             normalised = source.images.normalised
-            out_inputs = self.pre(source.next(), augment=not normalised, generator=augment,
-                                  normalised=normalised)
+            out_inputs = self.pre_outliers(source.next(), augment=not normalised,
+                                           generator=augment, normalised=normalised)
             inputs = torch.cat([inputs, distributed.shard(out_inputs, self.ctx)])
         return inputs, targets
 

@@ -1,7 +1,7 @@
 """One training loop for the baseline, OE fine-tune and OE from scratch.
 
 Reference recipe (docs/protocol.md section 1): SGD with Nesterov momentum, weight decay, learning
-rate on a cosine from `lr` to `lr * 1e-6` stepped every iteration; an epoch ends when the
+rate on a cosine from `lr` down to 1e-6 (absolute) stepped every iteration; an epoch ends when the
 in-distribution data runs out; with outliers, each step concatenates the in-distribution batch
 and a freshly drawn outlier batch into ONE forward pass (batch-norm sees both).
 

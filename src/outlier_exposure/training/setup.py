@@ -38,7 +38,8 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 def cosine_lr(step: int, total_steps: int, lr: float, min_factor: float) -> float:
-    """lr * (f + (1 - f) * (1 + cos(pi * step / total)) / 2), f = min_factor (reference: 1e-6)."""
+    """lr * (f + (1 - f) * (1 + cos(pi * step / total)) / 2), f = min_factor: the reference's
+    LambdaLR factor, evaluated in its order, with f = 1e-6 / lr (RunConfig.lr_floor)."""
     progress = min(step, total_steps) / total_steps
     return lr * (min_factor + (1.0 - min_factor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
@@ -46,6 +47,14 @@ def cosine_lr(step: int, total_steps: int, lr: float, min_factor: float) -> floa
 def preprocess_of(cfg: RunConfig) -> Preprocess:
     return Preprocess(mean=tuple(cfg.mean), std=tuple(cfg.std), crop_padding=cfg.crop_padding,
                       flip=cfg.flip, channels_last=cfg.channels_last)
+
+
+def outlier_preprocess_of(cfg: RunConfig) -> Preprocess:
+    """The outlier batches' preprocessing: the run's normalisation, the outliers' augmentation
+    (None, in a run from before these fields: as the in-distribution)."""
+    pad = cfg.crop_padding if cfg.outlier_crop_padding is None else cfg.outlier_crop_padding
+    flip = cfg.flip if cfg.outlier_flip is None else cfg.outlier_flip
+    return replace(preprocess_of(cfg), crop_padding=pad, flip=flip)
 
 
 def build_model(cfg: RunConfig) -> torch.nn.Module:
@@ -166,7 +175,8 @@ def start_state(cfg: RunConfig, outliers: ImageSet | None, device: torch.device,
     }
     source = None
     if outliers is not None:
-        stream = OutlierStream(len(outliers), cfg.oe_batch_size, generators["outliers"])
+        stream = OutlierStream(len(outliers), cfg.oe_batch_size, generators["outliers"],
+                               order=cfg.outlier_order, random_offset=cfg.outlier_random_offset)
         source = OutlierSource(outliers, stream, device, cfg.data_on)
     return TrainingState(model, optimiser, precision.grad_scaler(cfg.precision, device),
                          generators, source)
