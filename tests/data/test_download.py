@@ -71,7 +71,7 @@ def test_http_good_sha256_and_digest_is_remembered(served, tmp_path, monkeypatch
     dest = dl.fetch(f"{base}/blob.bin", tmp_path / "blob.bin", sha256=SHA256, progress=False)
     assert dest.read_bytes() == PAYLOAD
     calls = []
-    monkeypatch.setattr(dl, "_hash_file", lambda p, a: calls.append(p) or "x")
+    monkeypatch.setattr(dl, "hash_file", lambda p, a: calls.append(p) or "x")
     assert dl.check_file(dest, sha256=SHA256) is None  # fetch hashed it while streaming
     assert calls == []
 
@@ -102,9 +102,9 @@ def test_unverified_download_is_kept(served, tmp_path):
 def test_digest_cache_follows_size_and_mtime(tmp_path, monkeypatch):
     f = tmp_path / "f.bin"
     f.write_bytes(b"abc")
-    real = dl._hash_file
+    real = dl.hash_file
     calls = []
-    monkeypatch.setattr(dl, "_hash_file", lambda p, a: calls.append(1) or real(p, a))
+    monkeypatch.setattr(dl, "hash_file", lambda p, a: calls.append(1) or real(p, a))
     assert dl.file_digest(f, "md5") == hashlib.md5(b"abc").hexdigest()
     assert dl.file_digest(f, "md5") == hashlib.md5(b"abc").hexdigest()
     assert len(calls) == 1

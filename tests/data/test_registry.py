@@ -430,8 +430,8 @@ def _fake_shared(root: Path, good: bool = True) -> np.ndarray:
 def test_offline_set_checked_against_the_manifest_once(tmp_path, monkeypatch):
     x = _fake_shared(tmp_path)
     calls = []
-    real = dl._hash_file
-    monkeypatch.setattr(dl, "_hash_file", lambda p, a: calls.append(a) or real(p, a))
+    real = dl.hash_file
+    monkeypatch.setattr(dl, "hash_file", lambda p, a: calls.append(a) or real(p, a))
     monkeypatch.setenv(roots.SHARED_DATA_ENV, str(tmp_path))
     got = load_images("dtd10", (32, 32, 3))
     np.testing.assert_array_equal(got.x, x)

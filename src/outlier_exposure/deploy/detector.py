@@ -19,7 +19,6 @@ was fixed for; `det.score(x)` and `det.predict(x)` take uint8 images or file pat
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 from .._version import __version__
 from ..training import holdout, runs
 from ..data.datasets import load_images, load_labelled
+from ..data.storage.download import hash_file
 from ..errors import UserInputError
 from ..evaluation.posthoc import SCORERS, Scorer, deployable_names, make_scorer
 from ..evaluation.posthoc.run_data import fit_scorers
@@ -55,14 +55,6 @@ def threshold_at_tpr(scores: np.ndarray, tpr: float) -> float:
     """The smallest threshold t with mean(scores <= t) >= tpr: the ceil(tpr * n)-th smallest."""
     s = np.sort(np.asarray(scores, dtype=np.float64))
     return float(s[max(1, math.ceil(tpr * len(s) - 1e-9)) - 1])
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _major(version: str | None) -> str | None:
@@ -200,7 +192,7 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
         "image_shape": list(cfg.image_shape),
         "mean": list(cfg.mean),
         "std": list(cfg.std),
-        "model_sha256": file_sha256(run_dir / runs.MODEL),
+        "model_sha256": hash_file(run_dir / runs.MODEL),
         "score_settings": scorer.settings(),
         "stats": STATS_FILE if stats else None,
     }
@@ -234,7 +226,7 @@ def load_detector(run_dir: str | Path, device: str | None = "cpu") -> Detector:
     model, cfg = load_trained_model(run_dir, dev)
     recorded = (info.get("model"), info.get("model_kwargs"), info.get("num_classes"))
     if recorded != (cfg.model, cfg.model_kwargs, cfg.num_classes) or \
-            info.get("model_sha256") != file_sha256(run_dir / runs.MODEL):
+            info.get("model_sha256") != hash_file(run_dir / runs.MODEL):
         raise UserInputError(
             f"{path} was fixed for another model ({recorded[0]} {recorded[1]}, "
             f"{recorded[2]} classes, model.pt sha256 {str(info.get('model_sha256'))[:12]}) than "

@@ -86,24 +86,33 @@ class AllConvNet(nn.Module):
     gives the logits. Inputs with sides from 24 to 55 pixels pool to 1x1 like 32x32 ones.
     """
 
+    # What the Tiny ImageNet variant (allconv_tin.py) changes: the activation, the sides it
+    # accepts, the hint of its size error, and a pool after the stack (`after_stack`).
+    ACTIVATION: Callable[[], nn.Module] = SigmoidGELU
+    SIDES = (MIN_SIDE, MAX_SIDE)  # the final map is s // 4 + 2; the 8x8 pool gives 1x1 for 8..15
+    SIZE_HINT = "Resize or crop the images to 32x32, as in the reference."
+
     def __init__(self, num_classes: int, in_channels: int = 3):
         super().__init__()
-        check_positive_ints("AllConvNet", num_classes=num_classes, in_channels=in_channels)
+        check_positive_ints(type(self).__name__, num_classes=num_classes, in_channels=in_channels)
         self.num_classes = num_classes
         self.feature_dim = WIDTHS[1]
-        self.body = nn.Sequential(*allconv_layers(in_channels, SigmoidGELU))
+        self.body = nn.Sequential(*allconv_layers(in_channels, self.ACTIVATION))
         self.classifier = nn.Linear(WIDTHS[1], num_classes)
         he_fan_out_init(self)
 
+    def after_stack(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations, shape (B, 192)."""
-        # The final map has side s // 4 + 2 and the 8x8 pool gives 1x1 only for 8 <= that < 16.
-        if not all(MIN_SIDE <= s <= MAX_SIDE for s in x.shape[-2:]):
+        low, high = self.SIDES
+        if not all(low <= s <= high for s in x.shape[-2:]):
             raise UserInputError(
-                f"AllConvNet got {tuple(x.shape[-2:])} images; it takes sides of {MIN_SIDE} to "
-                f"{MAX_SIDE} pixels. Resize or crop the images to 32x32, as in the reference."
+                f"{type(self).__name__} got {tuple(x.shape[-2:])} images; it takes sides of "
+                f"{low} to {high} pixels. {self.SIZE_HINT}"
             )
-        return torch.flatten(self.body(x), 1)
+        return torch.flatten(self.after_stack(self.body(x)), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits, shape (B, num_classes)."""

@@ -17,42 +17,25 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from outlier_exposure.errors import UserInputError
-from outlier_exposure.models.allconv import WIDTHS, allconv_layers, check_positive_ints
-from outlier_exposure.models.init import he_fan_out_init
+from outlier_exposure.models.allconv import AllConvNet
 
 # The stack leaves a map of side s // 4 + 2; its 8x8 pool gives a 2x2 or 3x3 map (which the
 # final 2x2 pool takes to 1x1) for 16 <= s // 4 + 2 < 32, i.e. sides 56 to 119.
 MIN_SIDE, MAX_SIDE = 56, 119
 
 
-class AllConvNet64(nn.Module):
+class AllConvNet64(AllConvNet):
     """The reference Tiny ImageNet AllConvNet for `num_classes` classes on 64x64 images.
 
     `features(x)` gives the pooled 192-wide penultimate activations; `forward(x)` the logits.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 3):
-        super().__init__()
-        check_positive_ints("AllConvNet64", num_classes=num_classes, in_channels=in_channels)
-        self.num_classes = num_classes
-        self.feature_dim = WIDTHS[1]
-        # The reference's ReLU is in-place; that changes memory use, not a single value.
-        self.body = nn.Sequential(*allconv_layers(in_channels, nn.ReLU))
-        self.classifier = nn.Linear(WIDTHS[1], num_classes)
-        he_fan_out_init(self)
+    # The reference's ReLU is in-place; that changes memory use, not a single value.
+    ACTIVATION = nn.ReLU
+    SIDES = (MIN_SIDE, MAX_SIDE)
+    SIZE_HINT = ("Resize or crop the images to 64x64, as in the reference (or use model "
+                 "'allconv' for 32x32 images).")
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate activations, shape (B, 192)."""
-        if not all(MIN_SIDE <= s <= MAX_SIDE for s in x.shape[-2:]):
-            raise UserInputError(
-                f"AllConvNet64 got {tuple(x.shape[-2:])} images; it takes sides of {MIN_SIDE} to "
-                f"{MAX_SIDE} pixels. Resize or crop the images to 64x64, as in the reference "
-                "(or use model 'allconv' for 32x32 images)."
-            )
+    def after_stack(self, x: torch.Tensor) -> torch.Tensor:
         # The reference's extra functional pool, after the stack's 8x8 one.
-        return torch.flatten(F.avg_pool2d(self.body(x), 2), 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits, shape (B, num_classes)."""
-        return self.classifier(self.features(x))
+        return F.avg_pool2d(x, 2)

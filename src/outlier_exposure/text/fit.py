@@ -29,21 +29,40 @@ def cosine_epoch_lr(epoch: int, epochs: int, lr: float) -> float:
 EpochFn = Callable[[int, torch.optim.Optimizer], dict]
 
 
+def resume_from(run_dir: Path, resume: bool, model: torch.nn.Module,
+                generators: dict[str, torch.Generator]) -> tuple[dict | None, int]:
+    """Where a text run continues: the last finished epoch's checkpoint (its weights and random
+    generators already restored; the caller restores its optimiser) and that epoch, or (None, 0)
+    for a new run. A resumed run's log is cut back to that epoch."""
+    ckpt, start = None, 0
+    if resume and (run_dir / runs.CHECKPOINT).exists():
+        ckpt = runs.load_torch(run_dir / runs.CHECKPOINT)
+        model.load_state_dict(ckpt["model"])
+        rng.restore(generators, ckpt["rng"])
+        start = int(ckpt["epoch"])
+    if resume:
+        runs.truncate_log(run_dir, start)
+    return ckpt, start
+
+
+def check_finite(values, epoch: int, cfg: TextConfig, run_dir: Path) -> None:
+    """A NaN or infinite epoch statistic stops the run, keeping the previous epoch's checkpoint."""
+    if not all(math.isfinite(v) for v in values):
+        raise UserInputError(
+            f"the loss became NaN or infinite in epoch {epoch + 1} (lr {cfg.lr}); lower --lr "
+            f"and rerun. The checkpoint of epoch {epoch} in {run_dir} is kept"
+        )
+
+
 def fit(run_dir: Path, cfg: TextConfig, model: torch.nn.Module, *,
         generators: dict[str, torch.Generator], epoch_fn: EpochFn, resume: bool) -> None:
     """Run the remaining epochs; `epoch_fn(epoch, optimiser)` trains one and returns its stats
     (means over the epoch; "loss" must be among them)."""
     run_dir = Path(run_dir)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start = 0
-    if resume and (run_dir / runs.CHECKPOINT).exists():
-        ckpt = runs.load_torch(run_dir / runs.CHECKPOINT)
-        model.load_state_dict(ckpt["model"])
+    ckpt, start = resume_from(run_dir, resume, model, generators)
+    if ckpt is not None:
         optimiser.load_state_dict(ckpt["optimiser"])
-        rng.restore(generators, ckpt["rng"])
-        start = int(ckpt["epoch"])
-    if resume:
-        runs.truncate_log(run_dir, start)
     if start >= cfg.epochs and (run_dir / runs.MODEL).exists():
         return
     for epoch in range(start, cfg.epochs):
@@ -53,11 +72,7 @@ def fit(run_dir: Path, cfg: TextConfig, model: torch.nn.Module, *,
         model.train()
         started = time.perf_counter()
         stats = epoch_fn(epoch, optimiser)
-        if not all(math.isfinite(v) for v in stats.values()):
-            raise UserInputError(
-                f"the loss became NaN or infinite in epoch {epoch + 1} (lr {cfg.lr}); lower --lr "
-                f"and rerun. The checkpoint of epoch {epoch} in {run_dir} is kept"
-            )
+        check_finite(stats.values(), epoch, cfg, run_dir)
         record = {"epoch": epoch + 1, "lr": lr, **stats,
                   "seconds": time.perf_counter() - started}
         runs.append_log(run_dir, record)

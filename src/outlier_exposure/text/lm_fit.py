@@ -24,9 +24,9 @@ from typing import Callable
 
 import torch
 
-from ..errors import UserInputError
 from ..training import rng, runs
 from .config import TextConfig
+from .fit import check_finite, resume_from
 
 
 def switch_to_asgd(previous: list[float], current: float, nonmono: int) -> bool:
@@ -59,18 +59,12 @@ def fit_lm(run_dir: Path, cfg: TextConfig, model: torch.nn.Module, *,
     run_dir = Path(run_dir)
     kind, history, best, best_state = "sgd", [], math.inf, None
     optimiser = make_optimiser(kind, model, cfg)
-    start = 0
-    if resume and (run_dir / runs.CHECKPOINT).exists():
-        ckpt = runs.load_torch(run_dir / runs.CHECKPOINT)
-        model.load_state_dict(ckpt["model"])
+    ckpt, start = resume_from(run_dir, resume, model, generators)
+    if ckpt is not None:
         kind, history, best = ckpt["kind"], list(ckpt["history"]), float(ckpt["best"])
         best_state = ckpt["best_model"]
         optimiser = make_optimiser(kind, model, cfg)
         optimiser.load_state_dict(ckpt["optimiser"])
-        rng.restore(generators, ckpt["rng"])
-        start = int(ckpt["epoch"])
-    if resume:
-        runs.truncate_log(run_dir, start)
     if start >= cfg.epochs and (run_dir / runs.MODEL).exists():
         return
     for epoch in range(start, cfg.epochs):
@@ -86,10 +80,7 @@ def fit_lm(run_dir: Path, cfg: TextConfig, model: torch.nn.Module, *,
         else:
             val = val_fn()
             candidate = None
-        if not all(math.isfinite(v) for v in (*stats.values(), val)):
-            raise UserInputError(
-                f"the loss became NaN or infinite in epoch {epoch + 1} (lr {cfg.lr}); lower --lr "
-                f"and rerun. The checkpoint of epoch {epoch} in {run_dir} is kept")
+        check_finite((*stats.values(), val), epoch, cfg, run_dir)
         if val < best:
             best = val
             best_state = candidate or {k: v.detach().clone() for k, v in model.state_dict().items()}

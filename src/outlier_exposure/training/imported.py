@@ -17,7 +17,6 @@ renamed at the end, so a refused import leaves nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.storage.download import hash_file
 from ..errors import UserInputError
 from . import runs
 from .config import RunConfig, config_from_preset
@@ -63,14 +63,6 @@ KEY_RENAMES: tuple[tuple[str, str], ...] = (("features.", "body."),)
 DATA_PARALLEL_PREFIX = "module."
 SHOWN = 5  # keys listed per kind of mismatch in the error
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_digest(path: Path, actual: str, expected: str | None) -> str:
@@ -178,7 +170,7 @@ def import_run(path: str | Path, preset: str, mode: str, out: str | Path, *,
     if loss is None and mode == "oe-tune" and "_energy_ft_" in path.name:
         loss = "energy"
     state = read_state_dict(path)
-    digest = file_sha256(path)
+    digest = hash_file(path)
     checked = check_digest(path, digest, sha256)
     fields = {k: v for k, v in overrides.items() if v is not None}
     cfg = config_from_preset(preset, mode, loss=loss, **fields)

@@ -50,7 +50,8 @@ def expected_digest(md5: str | None, sha256: str | None) -> tuple[str, str] | No
     return None
 
 
-def _hash_file(path: Path, algo: str) -> str:
+def hash_file(path: Path, algo: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in chunks (no caching: see `file_digest`)."""
     h = hashlib.new(algo)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -96,7 +97,7 @@ def file_digest(path: str | Path, algo: str = "sha256", *, force: bool = False) 
             with _memo_lock:
                 _memo[key] = (*stamp, stored[2])
             return stored[2]
-    digest = _hash_file(path, algo)
+    digest = hash_file(path, algo)
     with _memo_lock:
         _memo[key] = (*stamp, digest)
     # drop the entries of files that are gone, so the store does not grow without bound
