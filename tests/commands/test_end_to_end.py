@@ -11,6 +11,7 @@ from outlier_exposure.training import runs
 from outlier_exposure.cli import main
 from outlier_exposure.training.config import config_from_preset
 from outlier_exposure.training.loop import train_run
+from tests.helpers.tiny_runs import train_until
 
 
 def _train_args(npz, out, *extra):
@@ -64,15 +65,7 @@ def test_resume_after_interruption_gives_the_same_weights(tmp_path, digits_npz):
 
     full = train_run(cfg(), tmp_path / "full", progress=False)
 
-    class Stop(Exception):
-        pass
-
-    def interrupt(step):
-        if step == 13:  # in the middle of the second epoch (8 steps per epoch)
-            raise Stop
-
-    with pytest.raises(Stop):
-        train_run(cfg(), tmp_path / "cut", progress=False, on_step=interrupt)
+    train_until(cfg(), tmp_path / "cut", 13)  # in the middle of the second epoch (8 steps each)
     assert not (tmp_path / "cut" / "model.pt").exists()
     assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["epoch"] == 1
     train_run(None, tmp_path / "cut", resume=True, progress=False)

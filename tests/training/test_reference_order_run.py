@@ -4,7 +4,6 @@ weights of an uninterrupted one."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from outlier_exposure.training import runs
@@ -13,6 +12,7 @@ from outlier_exposure.training.distributed import Context
 from outlier_exposure.training.epoch import Trainer
 from outlier_exposure.training.loop import train_run
 from outlier_exposure.training.setup import load_data, preprocess_of, start_state
+from tests.helpers.tiny_runs import train_until
 
 
 def _cfg(npz, **extra):
@@ -47,15 +47,7 @@ def test_a_step_sees_the_first_outlier_records_flipped_and_the_in_distribution_n
 def test_resume_in_reference_order_gives_the_same_weights(tmp_path, digits_npz):
     full = train_run(_cfg(digits_npz), tmp_path / "full", progress=False)
 
-    class Stop(Exception):
-        pass
-
-    def interrupt(step):
-        if step == 13:  # in the middle of the second epoch (8 steps per epoch)
-            raise Stop
-
-    with pytest.raises(Stop):
-        train_run(_cfg(digits_npz), tmp_path / "cut", progress=False, on_step=interrupt)
+    train_until(_cfg(digits_npz), tmp_path / "cut", 13)  # mid second epoch (8 steps each)
     ckpt = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     assert set(ckpt["outliers"]["stream"]) == {"offset", "step"}  # the reference-order stream
     train_run(None, tmp_path / "cut", resume=True, progress=False)
