@@ -72,3 +72,15 @@ def test_outlier_order_is_a_flag_of_train_and_tune(command):
     assert training_overrides(parser.parse_args([*command, "--out", "x"]))["outlier_order"] is None
     with pytest.raises(SystemExit):
         parser.parse_args([*command, "--out", "x", "--outlier-order", "sorted"])
+
+
+@pytest.mark.parametrize("preset, model", [("sst", "gru"), ("lm", "awd-lstm")])
+def test_text_presets_print_their_recipe_too(capsys, preset, model):
+    recipe = _recipe(capsys, preset)["modes"]
+    assert set(recipe) == {"baseline", "oe-tune", "oe-scratch"}
+    base = recipe["baseline"]
+    assert base["preset"] == preset and base["model"] == model
+    if preset == "sst":  # the reference's 10 OOD rows and its batches of 64
+        assert base["ood_draw_size"] == "reference-text" and len(base["ood"]) == 10
+    else:  # the reference LM: SGD at lr 30, scored on the first segments once
+        assert (base["optimizer"], base["lr"], base["ood_rule"]) == ("sgd", 30.0, "first")

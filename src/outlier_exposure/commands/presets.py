@@ -1,6 +1,6 @@
 """`oe presets`: the presets and their reference hyper-parameters; `oe presets PRESET --json`:
-one image preset's fully resolved recipe, every field a run records, per mode (to diff against
-the reference)."""
+one preset's fully resolved recipe (image or text), every field a run records, per mode (to
+diff against the reference)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ._common import add_parser
 
 def register(sub) -> None:
     p = add_parser(sub, "presets", "list the presets and their reference hyper-parameters", run)
-    p.add_argument("preset", nargs="?", help="with --json: the image preset to print")
+    p.add_argument("preset", nargs="?", help="with --json: the preset (image or text) to print")
     p.add_argument("--json", action="store_true",
                    help="print PRESET's resolved configuration in every mode as JSON")
 
@@ -33,13 +33,15 @@ def run(args) -> int:
 
 
 def _print_json(args) -> int:
+    from ..text.config import TEXT_RECIPES, text_config_from_preset
     from ..training.config import MODES, preset_config
 
     if not (args.json and args.preset):
         raise UserInputError("name a preset and add --json: oe presets cifar10-wrn --json")
     # The configuration each mode's run records in RUN/config.json (an OE fine-tune: before it
     # inherits from its baseline), with the mode's training data, outliers and OOD sets.
-    resolved = {mode: preset_config(args.preset, mode).to_dict() for mode in MODES}
+    resolve = text_config_from_preset if args.preset in TEXT_RECIPES else preset_config
+    resolved = {mode: resolve(args.preset, mode).to_dict() for mode in MODES}
     print(json.dumps({"preset": args.preset, "modes": resolved}, indent=1, sort_keys=True))
     return 0
 
