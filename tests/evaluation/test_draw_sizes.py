@@ -96,3 +96,10 @@ def test_an_image_run_draws_by_its_own_rule_unless_told(tmp_path, digits_npz):
     assert per_draw(draw_size="reference-text") == (64, "reference-text")
     with pytest.raises(UserInputError, match="batches of 200"):
         per_draw(draw_size="reference-image")
+
+
+def test_the_command_line_offers_every_draw_size_rule():
+    from outlier_exposure.commands._common import DRAW_SIZE_CHOICES
+    from outlier_exposure.evaluation.draws import DRAW_SIZE_RULES
+
+    assert sorted(DRAW_SIZE_CHOICES) == sorted(DRAW_SIZE_RULES)

@@ -46,6 +46,10 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
 
 # The flags that override one run-config field each, in --help order: (flag, argparse options).
 # The field is argparse's dest (--lambda sets `lam`); None means "keep the preset's value".
+# evaluation/draws.py DRAW_SIZE_RULES, spelt out here so that `oe --help` does not import torch
+# (tests/evaluation/test_draw_sizes.py checks the two agree)
+DRAW_SIZE_CHOICES = ("reference-image", "reference-text", "exact")
+
 RECIPE_FLAGS = (
     ("--epochs", dict(type=int)),
     ("--lr", dict(type=float)),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from . import _text as text_cli
-from ._common import add_data_flags, add_metric_flags, add_parser
+from ._common import DRAW_SIZE_CHOICES, add_data_flags, add_metric_flags, add_parser
 
 
 def register(sub) -> None:
@@ -22,7 +22,7 @@ def register(sub) -> None:
     add_metric_flags(p)
     add_data_flags(p)
     p.add_argument("--seed", type=int, default=1, help="seed of the OOD draws")
-    p.add_argument("--ood-draw-size", choices=("reference-image", "reference-text", "exact"),
+    p.add_argument("--ood-draw-size", choices=DRAW_SIZE_CHOICES,
                    help="OOD examples per draw: the reference's whole test batches of 200 "
                         "(images) or 64 (text), or exactly len(test) // ratio (default: the "
                         "run's, from its preset)")

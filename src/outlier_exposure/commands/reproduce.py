@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserInputError
-from ._common import add_parser
+from ._common import DRAW_SIZE_CHOICES, add_parser
 
 
 def register(sub) -> None:
@@ -28,7 +28,7 @@ def register(sub) -> None:
                         "paper's presets: like for like), 'corrected' counts every bin (the "
                         "default of the offline presets)")
     p.add_argument("--epochs", type=int, help="override every stage's epochs (smoke runs)")
-    p.add_argument("--ood-draw-size", choices=("reference-image", "reference-text", "exact"),
+    p.add_argument("--ood-draw-size", choices=DRAW_SIZE_CHOICES,
                    help="OOD examples per draw: the reference's whole test batches of 200 "
                         "(image presets) or 64 (text presets), the paper presets' default, or "
                         "exactly len(test) // 5 (small test sets)")

@@ -12,7 +12,8 @@ FPR/AUROC/AUPR against the full in-distribution scores; report the mean and std 
 ratio` exactly, or that target rounded to whole batches the way the reference's test scripts
 stop reading an OOD loader.
 The draws are planned first, from one generator seeded once, set after set in the order given:
-the same draws as the reference's, whatever each set's scoring costs.
+the same draws whatever each set's scoring costs (not the reference's own subsets: it draws
+through shuffled DataLoaders; the distribution is the same).
 """
 
 from __future__ import annotations

@@ -107,12 +107,7 @@ class Results:
 
 def read_results_json(path: str | Path):
     """The parsed contents of a results.json (any layout); UserInputError when not JSON."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{path} is not valid JSON ({exc}); evaluate the run again with "
-                             "`oe eval RUN`") from None
+    return runs.read_json(path, "evaluate the run again with `oe eval RUN`")
 
 
 def fpr_label(results: dict) -> str:

@@ -8,7 +8,6 @@ run folder per label. Nothing here runs a model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,23 +54,16 @@ class ReportRun:
                             if key.startswith("ood:")}}
 
 
-def _read_json(path: Path, what: str):
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{path} is not valid JSON ({exc}); {what}") from None
-
-
 def _load_one(folder: Path, label: str, results: dict | None = None) -> ReportRun:
     """The run in `folder`; `results`: its record as read from a quickstart folder's file."""
     path = folder / RESULTS
     record = Results.load(path) if results is None else Results.from_dict(results, str(path))
     results = record.to_dict()
-    config = _read_json(folder / runs.CONFIG, "the run folder is damaged") \
+    config = runs.read_json(folder / runs.CONFIG, "the run folder is damaged") \
         if (folder / runs.CONFIG).exists() else {}
-    env = _read_json(folder / runs.ENVIRONMENT, "the run folder is damaged") \
+    env = runs.read_json(folder / runs.ENVIRONMENT, "the run folder is damaged") \
         if (folder / runs.ENVIRONMENT).exists() else {}
-    calibration = _read_json(folder / CALIBRATION, "run `oe calibrate` again") \
+    calibration = runs.read_json(folder / CALIBRATION, "run `oe calibrate` again") \
         if (folder / CALIBRATION).exists() else None
     return ReportRun(label=label, folder=folder, results=results, config=config,
                      environment=env, log=runs.read_log(folder), calibration=calibration)

@@ -48,7 +48,6 @@ def text_protocol(in_scores: np.ndarray, specs: list[str], *, score: str, units:
                   explicit: bool, data_root, settings: DrawSettings, log=print
                   ) -> tuple[ScoreOutcome, dict]:
     """The protocol's outcome for `score` and the skipped default sets (spec -> reason)."""
-    settings.per_draw(len(in_scores), f"the test set has {len(in_scores)} examples")
     skipped: dict = {}
     sets = _text_sets(specs, score=score, units=units, explicit=explicit, data_root=data_root,
                       skipped=skipped, log=log)

@@ -119,9 +119,10 @@ def reference_layout(state: dict[str, torch.Tensor], ours: set[str]) -> dict[str
     return out
 
 
-def infer_num_classes(state: dict[str, torch.Tensor], cfg: RunConfig) -> int | None:
-    """The class count of the snapshot: the output size of the tensors that depend on it."""
-    one = build_model(replace(cfg, num_classes=2)).state_dict()
+def infer_num_classes(state: dict[str, torch.Tensor], cfg: RunConfig,
+                      one: dict[str, torch.Tensor]) -> int | None:
+    """The class count of the snapshot: the output size of the tensors that depend on it.
+    `one`: the model's state dict with 2 classes (compared with one of 3 classes)."""
     two = build_model(replace(cfg, num_classes=3)).state_dict()
     # The tensors whose shape changes with the class count (the classifier's weight and bias).
     for key in (k for k in one if k in two and one[k].shape != two[k].shape):
@@ -174,19 +175,14 @@ def import_run(path: str | Path, preset: str, mode: str, out: str | Path, *,
     checked = check_digest(path, digest, sha256)
     fields = {k: v for k, v in overrides.items() if v is not None}
     cfg = config_from_preset(preset, mode, loss=loss, **fields)
-    state = reference_layout(state, set(build_model(replace(cfg, num_classes=2)).state_dict()))
-    cfg = replace(cfg, num_classes=infer_num_classes(state, cfg))
+    two_classes = build_model(replace(cfg, num_classes=2)).state_dict()  # our keys and shapes
+    state = reference_layout(state, set(two_classes))
+    cfg = replace(cfg, num_classes=infer_num_classes(state, cfg, two_classes))
     weights = match_model(state, cfg, path)
     record = {"imported_from": str(path.resolve()), "sha256": digest, "sha256_checked": checked,
               "mode": cfg.mode, "preset": cfg.preset, "num_classes": cfg.num_classes}
     _write_folder(out, cfg, weights, record)
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_folder(out: Path, cfg: RunConfig, weights: dict, record: dict) -> None:
@@ -199,7 +195,7 @@ def _write_folder(out: Path, cfg: RunConfig, weights: dict, record: dict) -> Non
                                                      imported_from=record["imported_from"]))
         runs.save_torch(tmp / runs.MODEL, weights)
         runs.append_log(tmp, {"event": "imported", **record})
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a run folder is not
+        os.chmod(tmp, 0o777 & ~runs.umask())  # mkdtemp makes it private; a run folder is not
         os.replace(tmp, out)  # also onto an empty folder of that name
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -33,7 +33,7 @@ CONFIG, CHECKPOINT, MODEL, LOG, ENVIRONMENT = (
 )
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -47,7 +47,7 @@ def _atomic_write(path: Path, write) -> None:
             write(handle)
         # mkstemp makes the file private (0600); give it the mode a plain open() would, so
         # results and reports can be shared like any other file the user writes.
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -58,6 +58,16 @@ def _atomic_write(path: Path, write) -> None:
 def write_json(path: Path, data: Any) -> None:
     text = json.dumps(data, indent=2, sort_keys=False) + "\n"
     _atomic_write(Path(path), lambda h: h.write(text.encode()))
+
+
+def read_json(path: Path, fix: str) -> Any:
+    """The parsed contents of a JSON file of a run folder; UserInputError naming the file and
+    `fix` (what the user can do) when it is not valid JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path} is not valid JSON ({exc}); {fix}") from None
 
 
 def write_text(path: Path, text: str) -> None:
