@@ -37,6 +37,14 @@ TEXT_EXTRAS = dict(lower=True, fix_length=100, labels=["a", "b"], num_classes=2,
                    data_root="/data", vocab_size=50, bptt=11, epochs=2, lr=0.5)
 
 
+def user_data(name: str) -> dict:
+    """The --train / --test / --outliers a preset without data of its own (`pretrained`) needs
+    to resolve."""
+    if PRESETS[name].train:
+        return {}
+    return dict(train="folder:my/train", test="folder:my/test", outliers="folder:my/outliers")
+
+
 def as_json(cfg) -> dict:
     return json.loads(json.dumps(cfg.to_dict()))
 
@@ -49,7 +57,7 @@ def test_presets_are_the_same_set():
 @pytest.mark.parametrize("name", sorted(PINNED["image"]))
 @pytest.mark.parametrize("mode", MODES)
 def test_every_image_preset_resolves_as_before(name, mode):
-    assert as_json(config_from_preset(name, mode)) == PINNED["image"][name][mode]
+    assert as_json(config_from_preset(name, mode, **user_data(name))) == PINNED["image"][name][mode]
 
 
 @pytest.mark.parametrize("name", sorted(PINNED["text"]))
@@ -61,9 +69,10 @@ def test_every_text_preset_resolves_as_before(name, mode):
 @pytest.mark.parametrize("name", sorted(PINNED["image_tune"]))
 def test_image_fine_tunes_resolve_as_before(tmp_path, name):
     runs.write_json(tmp_path / "config.json",
-                    config_from_preset(name, "baseline", **BASE_EXTRAS).to_dict())
+                    config_from_preset(name, "baseline", **BASE_EXTRAS, **user_data(name)).to_dict())
     for key, overrides in (("plain", {}), ("overrides", TUNE_OVERRIDES)):
-        found = as_json(tune_config(tmp_path, **overrides))
+        outliers = {"outliers": user_data(name)["outliers"]} if user_data(name) else {}
+        found = as_json(tune_config(tmp_path, **{**outliers, **overrides}))
         assert found.pop("init_from") == str(tmp_path)
         expected = dict(PINNED["image_tune"][name][key])
         assert expected.pop("init_from") == "BASELINE"

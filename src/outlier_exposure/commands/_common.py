@@ -74,9 +74,11 @@ SPEED_FLAGS = (
     ("--sync-bn", dict(action="store_const", const=True,
                        help="with torchrun on GPUs: batch-norm statistics over all processes "
                             "(default: per process, as the reference)")),
-    ("--data-on", dict(choices=("auto", "device", "host"),
+    ("--data-on", dict(choices=("auto", "device", "host", "stream"),
                        help="where the uint8 training sets live (default auto: on the device "
-                            "when they fit, else pinned host memory)")),
+                            "when they fit, else pinned host memory; image folders larger than "
+                            "OE_MEMORY_BUDGET, default a quarter of RAM, are streamed). stream: "
+                            "decode image folders a batch at a time, ahead of the step")),
 )
 
 
@@ -119,9 +121,34 @@ def training_overrides(args) -> dict:
     return field_overrides(args, RECIPE_FLAGS + SPEED_FLAGS)
 
 
+# The model flags of image runs only (text runs refuse them).
+IMAGE_MODEL_FIELDS = ("weights", "image_size", "linear_probe")
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """The model of a new run: its name and options, pretrained weights, input size, probing."""
+    g = p.add_argument_group("model (docs/your-model.md)")
+    g.add_argument("--model", help="wrn-40-2, allconv, convnet, small-cnn, ...; torchvision:NAME "
+                                   "(e.g. torchvision:resnet50), timm:NAME (pip install -e "
+                                   "\".[timm]\"), or python:PACKAGE.MODULE:FACTORY")
+    g.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                   help="model keyword argument, repeatable (e.g. dropout=0.3)")
+    g.add_argument("--weights", metavar="PATH",
+                   help="start from these weights: a state dict in .pt/.pth or .safetensors "
+                        "(never unpickles code); a classifier head of another class count is "
+                        "replaced. Uses the model's own mean/std")
+    g.add_argument("--image-size", type=int, metavar="N",
+                   help="the model's input side (ImageNet-style presets store images at N/0.875 "
+                        "and crop N)")
+    g.add_argument("--linear-probe", action="store_const", const=True,
+                   help="train the classifier head only (the rest frozen, in eval mode)")
+
+
 def model_overrides(args) -> dict:
+    """The model flags the user set, as run-config overrides."""
+    chosen = {field: getattr(args, field, None) for field in IMAGE_MODEL_FIELDS}
     if not args.model:
-        return {}
+        return chosen
     kwargs = {}
     for item in args.model_arg or []:
         key, sep, value = item.partition("=")
@@ -131,7 +158,7 @@ def model_overrides(args) -> dict:
             kwargs[key] = json.loads(value)
         except json.JSONDecodeError:
             kwargs[key] = value
-    return {"model": args.model, "model_kwargs": kwargs}
+    return {**chosen, "model": args.model, "model_kwargs": kwargs}
 
 
 def add_metric_flags(p: argparse.ArgumentParser) -> None:

@@ -49,11 +49,17 @@ def is_text_eval(args) -> bool:
 
 
 def _model_kwargs(args) -> dict:
-    from ._common import model_overrides
+    from ._common import IMAGE_MODEL_FIELDS, model_overrides
 
+    for field in IMAGE_MODEL_FIELDS:
+        if getattr(args, field, None) is not None:
+            raise UserInputError(f"--{field.replace('_', '-')} is for image models; text runs "
+                                 "build their model from --model and --model-arg")
     if not (args.model or args.model_arg):
         return {}
     found = model_overrides(argparse.Namespace(model=args.model or "-", model_arg=args.model_arg))
+    for field in IMAGE_MODEL_FIELDS:
+        found.pop(field)
     if not args.model:
         found.pop("model")
     return found

@@ -25,9 +25,10 @@ def run(args) -> int:
         return _print_json(args)
 
     for p in PRESETS.values():
-        base, tune = (preset_config(p.name, mode) for mode in ("baseline", "oe-tune"))
-        print(f"{p.name:18s} {p.description}")
-        print(f"{'':18s} {_schedules(base, tune)}")
+        base, tune = (preset_config(p.name, mode, require_data=False)
+                      for mode in ("baseline", "oe-tune"))
+        print(f"{p.name:21s} {p.description}")
+        print(f"{'':21s} {_schedules(base, tune)}")
     _print_text_presets()
     return 0
 
@@ -40,8 +41,11 @@ def _print_json(args) -> int:
         raise UserInputError("name a preset and add --json: oe presets cifar10-wrn --json")
     # The configuration each mode's run records in RUN/config.json (an OE fine-tune: before it
     # inherits from its baseline), with the mode's training data, outliers and OOD sets.
-    resolve = text_config_from_preset if args.preset in TEXT_RECIPES else preset_config
-    resolved = {mode: resolve(args.preset, mode).to_dict() for mode in MODES}
+    if args.preset in TEXT_RECIPES:
+        resolved = {mode: text_config_from_preset(args.preset, mode).to_dict() for mode in MODES}
+    else:
+        resolved = {mode: preset_config(args.preset, mode, require_data=False).to_dict()
+                    for mode in MODES}
     print(json.dumps({"preset": args.preset, "modes": resolved}, indent=1, sort_keys=True))
     return 0
 
@@ -57,7 +61,7 @@ def _print_text_presets() -> None:
     print("\ntext presets (oe reproduce PRESET; oe train --preset PRESET):")
     for p in TEXT_RECIPES.values():
         base, tune = (text_config_from_preset(p.name, mode) for mode in ("baseline", "oe-tune"))
-        print(f"{p.name:18s} {p.description}")
-        print(f"{'':18s} {base.task}: train {base.train}, test {base.test}, OE on {tune.outliers} "
+        print(f"{p.name:21s} {p.description}")
+        print(f"{'':21s} {base.task}: train {base.train}, test {base.test}, OE on {tune.outliers} "
               f"(lambda {base.lam}); OOD {', '.join(base.ood)}")
-        print(f"{'':18s} {_schedules(base, tune)}")
+        print(f"{'':21s} {_schedules(base, tune)}")

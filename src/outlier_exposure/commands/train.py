@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import _text as text_cli
-from ._common import add_parser, add_training_flags, model_overrides, training_overrides
+from ._common import (
+    add_model_flags, add_parser, add_training_flags, model_overrides, training_overrides)
 
 
 def register(sub) -> None:
@@ -15,12 +16,10 @@ def register(sub) -> None:
     p.add_argument("--train", help="training data spec (labelled)")
     p.add_argument("--test", help="test data spec (labelled), used by `oe eval`")
     p.add_argument("--outliers", help="auxiliary outliers: train with OE from scratch")
-    p.add_argument("--model", help="model name (wrn-40-2, allconv, convnet, small-cnn, ...)")
-    p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
-                   help="model keyword argument, repeatable (e.g. dropout=0.3)")
     p.add_argument("--calibration", nargs="?", const=True, metavar="RULE",
                    help="hold out the preset's validation split for `oe calibrate` (e.g. the "
                         "last 5000 for CIFAR), or RULE: last:N | random:FRACTION[:SEED]")
+    add_model_flags(p)
     add_training_flags(p)
     text_cli.add_text_flags(p)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from ..errors import UserInputError
 from . import _text as text_cli
 from ._common import (
-    add_field_flags, add_parser, add_training_flags, field_overrides, flags_set,
-    training_overrides)
+    add_field_flags, add_model_flags, add_parser, add_training_flags, field_overrides, flags_set,
+    model_overrides, training_overrides)
 
 # The fine-tune's loss flags (run-config fields, as in _common.RECIPE_FLAGS).
 LOSS_FLAGS = (
@@ -25,12 +25,17 @@ ENERGY_FLAGS = LOSS_FLAGS[1:]  # settings of the energy loss only
 
 
 def register(sub) -> None:
-    p = add_parser(sub, "tune", "fine-tune a baseline run with Outlier Exposure", run)
-    p.add_argument("baseline", nargs="?", help="the baseline run folder")
+    p = add_parser(sub, "tune", "fine-tune a baseline run (or a pretrained model: --weights) "
+                   "with Outlier Exposure", run)
+    p.add_argument("baseline", nargs="?",
+                   help="the baseline run folder; without it, --weights names the model to tune")
     p.add_argument("--outliers", help="auxiliary outliers spec (default: the preset's)")
     p.add_argument("--train", help="training data (default: the baseline's)")
     p.add_argument("--test", help="test data (default: the baseline's)")
+    p.add_argument("--preset", default=None,
+                   help="with --weights and no baseline: the recipe (default: pretrained)")
     add_field_flags(p.add_argument_group("loss (default: the paper's OE loss)"), LOSS_FLAGS)
+    add_model_flags(p)
     add_training_flags(p)
 
 
@@ -48,9 +53,15 @@ def run(args) -> int:
     if args.resume:
         cfg = load_config(Path(args.out))
     elif not args.baseline:
-        raise UserInputError("name the baseline run folder: oe tune BASELINE_RUN --out RUN "
-                             "(or continue a fine-tune with --resume --out RUN)")
+        cfg = _pretrained_tune_config(args)
     else:
+        model_flags = [flag for flag in ("--model", "--model-arg", "--weights", "--image-size",
+                                         "--preset", "--linear-probe")
+                       if getattr(args, flag.lstrip("-").replace("-", "_")) is not None]
+        if model_flags:
+            raise UserInputError(
+                f"{', '.join(model_flags)}: a fine-tune of {args.baseline} keeps the baseline's "
+                "model and recipe; drop them, or drop the baseline to fine-tune --weights")
         cfg = tune_config(Path(args.baseline), outliers=args.outliers, train=args.train,
                           test=args.test, **field_overrides(args, LOSS_FLAGS),
                           **training_overrides(args))
@@ -58,3 +69,19 @@ def run(args) -> int:
                         progress=not args.quiet, tensorboard=args.tensorboard)
     print(f"fine-tuned ({cfg.loss} loss): {run_dir}")
     return 0
+
+
+def _pretrained_tune_config(args):
+    """`oe tune --weights W --train ... --outliers ...`: the OE fine-tune of a model we did not
+    train (docs/your-model.md), with the preset's fine-tune recipe."""
+    from ..training.config import config_from_preset
+
+    if not args.weights:
+        raise UserInputError(
+            "name what to fine-tune: a baseline run (oe tune BASELINE_RUN --out RUN), or a "
+            "model and its weights (oe tune --model torchvision:resnet18 --weights W.pt --train "
+            "folder:TRAIN --test folder:TEST --outliers folder:OUTLIERS --out RUN); continue a "
+            "fine-tune with --resume --out RUN")
+    return config_from_preset(args.preset or "pretrained", "oe-tune", train=args.train,
+                              test=args.test, outliers=args.outliers, **model_overrides(args),
+                              **field_overrides(args, LOSS_FLAGS), **training_overrides(args))

@@ -26,13 +26,15 @@ BUILTIN: MutableMapping[str, Callable[..., ImageSet]] = LiveBuiltins(OFFLINE_SET
 def load_images(
     spec: str, shape: tuple[int, int, int], *, seed: int = 1, role: str = "data",
     n: int | None = None, noise_range: tuple[float, float] = (-1.0, 1.0),
-    test_set: ImageSet | None = None,
+    test_set: ImageSet | None = None, stream: bool | None = None,
 ) -> ImageSet:
     """The images named by `spec`, shaped like `shape` (H, W, C); labels optional.
 
     `spec` may end with modifiers (`@jpeg75`, `@first5000`: see `modifiers.py`).
     `val:KIND[:SPEC]` names a validation set (`validation.py`) made from SPEC, or without
     SPEC from `test_set` (the run's in-distribution test set, passed by the evaluation).
+    `stream`: decode folder sets a batch at a time (True), into memory (False), or when they
+    exceed the memory budget (None, auto); see `spec.load_spec`.
     """
     base, modifiers = split_modifiers(spec)
     if is_validation_spec(base):
@@ -40,10 +42,10 @@ def load_images(
             base, shape=tuple(shape), test_set=test_set, n=n, seed=seed,
             noise_range=tuple(noise_range),
             load_source=lambda s: load_images(s, shape, seed=seed, role=role, n=n,
-                                              noise_range=noise_range))
+                                              noise_range=noise_range, stream=stream))
     else:
         images = load_spec(base, shape=tuple(shape), n=n, seed=seed, builtin=BUILTIN,
-                           noise_range=tuple(noise_range))
+                           noise_range=tuple(noise_range), stream=stream)
     images = apply_modifiers(images, modifiers, spec)
     if len(images) == 0:
         raise UserInputError(f"{role} {spec} holds no images")
@@ -52,10 +54,10 @@ def load_images(
 
 def load_labelled(
     spec: str, shape: tuple[int, int, int], *, seed: int = 1, role: str = "data",
-    num_classes: int | None = None,
+    num_classes: int | None = None, stream: bool | None = None,
 ) -> ImageSet:
     """Like `load_images`, but labels are required (and checked against `num_classes`)."""
-    images = load_images(spec, shape, seed=seed, role=role)
+    images = load_images(spec, shape, seed=seed, role=role, stream=stream)
     if images.y is None:
         raise UserInputError(
             f"{role} {spec} has no labels; name the label array, e.g. npz:PATH:x_train,y_train, "

@@ -4,14 +4,16 @@
   a batch is an index into it, with no host work at all.
 - `host`: the set stays in pinned host memory; a batch is gathered on the host and copied
   asynchronously (`non_blocking`), so the copy overlaps the previous step's compute.
-- lazy sets (80M Tiny Images, 244 GB on disk) are read from their memory map a batch at a time
-  by a background thread, `PREFETCH` batches ahead of the step that needs them.
+- lazy sets (80M Tiny Images, 244 GB on disk; image folders streamed with --data-on stream) are
+  read a batch at a time by a background thread, `PREFETCH` batches ahead of the step that needs
+  them: outliers by `OutlierPrefetcher`, a training set by `BatchPrefetcher`.
 """
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -105,3 +107,42 @@ class OutlierPrefetcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class BatchPrefetcher:
+    """The pixels of one epoch's training batches of a lazy set, read ahead in a background thread.
+
+    Given the epoch's index batches in order (drawn by the main thread, as `EpochBatches` draws
+    them for an in-memory set), it yields each batch's uint8 pixels on `device`, in the same
+    order, while up to `depth` later batches are being decoded. It holds no state worth
+    checkpointing: runs are checkpointed at epoch ends, and the next epoch makes a new one.
+    `close` (use `contextlib.closing`) cancels the reads not started and waits for the
+    one in progress, so an interrupted epoch leaves no thread behind.
+    """
+
+    def __init__(self, x: LazyImages, batches: Sequence[torch.Tensor], device: torch.device,
+                 depth: int = PREFETCH):
+        self.x, self.batches, self.device, self.depth = x, list(batches), device, max(1, depth)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oe-batches")
+        self._pending: list[Future] = []
+        self._next = 0  # the first batch not yet submitted
+
+    def _read(self, idx: torch.Tensor) -> torch.Tensor:
+        batch = torch.from_numpy(np.ascontiguousarray(self.x[idx.numpy()]))
+        return batch.pin_memory() if self.device.type == "cuda" else batch
+
+    def _fill(self) -> None:
+        while len(self._pending) < self.depth and self._next < len(self.batches):
+            self._pending.append(self._pool.submit(self._read, self.batches[self._next].cpu()))
+            self._next += 1
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        self._fill()
+        while self._pending:
+            batch = self._pending.pop(0).result()
+            self._fill()
+            yield batch.to(self.device, non_blocking=True)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()

@@ -2,7 +2,8 @@
 
 - `load_npz`: a NumPy `.npz` archive (e.g. the offline CIFAR-10 subset);
 - `load_npy`: a `.npy` array, memory-mapped so a big outlier set is never read whole;
-- `load_folder`: a folder of image files, with or without class subfolders.
+- `load_folder`: a folder of image files, with or without class subfolders; decoded into
+  memory, or, when it would not fit (`stream`), decoded a batch at a time as it is read.
 
 Synthetic noise sets are made in noise.py; the public datasets' own formats are read in
 formats/. Every check of user input raises `UserInputError` naming the file and the fix.
@@ -10,6 +11,8 @@ formats/. Every check of user input raises `UserInputError` naming the file and 
 
 from __future__ import annotations
 
+import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import UserInputError
+from .formats.lazy import ThreadedImages
 from .imageset import ImageSet
 from .resize import cover_and_centre_crop
 
@@ -296,19 +300,113 @@ def _read_image(file: Path, mode: str, size: tuple[int, int] | None) -> np.ndarr
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
+# ---------------------------------------------------------------------------------------------
+# Streaming: a folder decoded a batch at a time instead of whole
+
+MEMORY_BUDGET_ENV = "OE_MEMORY_BUDGET"
+DEFAULT_MEMORY_BUDGET = 8 * 2**30  # when the machine's memory cannot be read
+_BYTES = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def memory_budget() -> int:
+    """Bytes of decoded pixels a folder may take in memory before `auto` streams it.
+
+    OE_MEMORY_BUDGET (bytes, or with a binary K/M/G/T suffix: 512M, 2G) when set; else a
+    quarter of the machine's physical memory, which leaves room for the model, the other sets
+    and the copies a batch goes through; else 8 GiB where the memory size cannot be read.
+    """
+    text = os.environ.get(MEMORY_BUDGET_ENV)
+    if text is not None:
+        match = _BYTES.fullmatch(text)
+        if match is None or float(match.group(1)) <= 0:
+            raise UserInputError(
+                f"{MEMORY_BUDGET_ENV}={text!r} is not a size; give bytes, or a number with K, M or "
+                f"G (binary units), e.g. {MEMORY_BUDGET_ENV}=16G"
+            )
+        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (AttributeError, ValueError, OSError):
+        return DEFAULT_MEMORY_BUDGET
+
+
+def _image_size(file: Path) -> tuple[int, int]:
+    """(h, w) of an image file, from its header (no decoding)."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as image:
+            w, h = image.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise UserInputError(f"cannot read image {file}: {err} (remove or replace the file)") from None
+    return h, w
+
+
+def _should_stream(stream: bool | None, files: list[Path], size: tuple[int, int] | None,
+                   channels: int) -> bool:
+    """`stream` when given; for None (auto), whether the decoded set exceeds `memory_budget`."""
+    if stream is not None:
+        return bool(stream)
+    h, w = size if size is not None else _image_size(files[0])
+    return len(files) * h * w * channels > memory_budget()
+
+
+class StreamedFolder(ThreadedImages):
+    """The files of an image folder as a lazy (N, H, W, C) uint8 array, decoded per batch.
+
+    Each image is read exactly as the eager `load_folder` reads it (`_read_image`: the same
+    conversion and `cover_and_centre_crop`), so `x[idx]` equals the rows of the decoded array
+    and a run trains on the same pixels either way. Without a size every image must have the
+    first one's size, as in the eager reader (the error names the file when its batch is read).
+    """
+
+    def __init__(self, root: Path, files: list[Path], size: tuple[int, int] | None, mode: str,
+                 name: str, threads: int | None = None):
+        self.root, self.files, self.size, self.mode = root, list(files), size, mode
+        self._len, self.name = len(self.files), name
+        h, w = size if size is not None else _image_size(self.files[0])
+        self._image_shape = (h, w, 1 if mode == "L" else 3)
+        if threads is not None:
+            self.threads = max(1, int(threads))
+
+    def _decode(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(idx), *self._image_shape), dtype=np.uint8)
+        for row, i in enumerate(idx):
+            pixels = _read_image(self.files[int(i)], self.mode, self.size)
+            if pixels.shape != self._image_shape:
+                raise UserInputError(
+                    f"image {self.files[int(i)]} is {pixels.shape[1]}x{pixels.shape[0]} but the folder's "
+                    f"images are {self._image_shape[1]}x{self._image_shape[0]} (width x height); "
+                    f"images of mixed sizes need a size, e.g. folder:{self.root}:{self._image_shape[0]}"
+                )
+            out[row] = pixels
+        return out
+
+
 def load_folder(
     path: str | Path,
     size: int | tuple[int, int] | None = None,
     grey: bool = False,
     name: str | None = None,
+    *,
+    stream: bool | None = None,
+    stream_size: tuple[int, int] | None = None,
+    threads: int | None = None,
 ) -> ImageSet:
-    """Read a folder of images into memory as uint8.
+    """Read a folder of images as uint8: into memory, or streamed (decoded per batch).
 
     With subfolders, each subfolder is a class: sorted names get labels 0..K-1 (as
     torchvision's ImageFolder), and images are found recursively inside each. Without
     subfolders, the images form an unlabelled set. Images are converted to RGB (or grey, L,
     when `grey`). With `size` (int or (h, w)) each is resized so its shorter side fits and
     centre-cropped; without it all images must already share one size.
+
+    `stream`: False decodes every image now; True keeps only the file list and decodes the
+    images of each batch when it is read (a `StreamedFolder`, same pixels), for folders larger
+    than memory; None (auto) streams when the decoded set (files x H x W x C bytes) exceeds
+    `memory_budget()`. A streamed folder without `size` takes `stream_size` (the run's
+    (H, W)) when given. `threads` decode a streamed batch in parallel.
     """
     path = Path(path)
     if not path.is_dir():
@@ -317,6 +415,10 @@ def load_folder(
     target = _target_size(size)
     files, labels, classes = _list_folder(path)
     mode = "L" if grey else "RGB"
+    y = None if labels is None else np.asarray(labels, dtype=np.int64)
+    if _should_stream(stream, files, target or stream_size, 1 if grey else 3):
+        x = StreamedFolder(path, files, target or stream_size, mode, name or path.name, threads)
+        return ImageSet(x=x, y=y, name=name or path.name, classes=classes)
 
     first = _read_image(files[0], mode, target)
     x = np.empty((len(files), *first.shape), dtype=np.uint8)
@@ -330,5 +432,4 @@ def load_folder(
                 f"size, e.g. folder:{path}:{first.shape[0]} or load_folder(..., size={first.shape[0]})"
             )
         x[i] = pixels
-    y = None if labels is None else np.asarray(labels, dtype=np.int64)
     return ImageSet(x=x, y=y, name=name or path.name, classes=classes)

@@ -8,7 +8,8 @@ Accepted forms (the kind word before the first ':' is case-insensitive):
     npy:PATH[:LABELS]        a uint8 .npy, memory-mapped; labels from a second .npy.
                                                 e.g. npy:300K_random_images.npy
     folder:PATH[:SIZE]       a folder of images (class subfolders give labels); SIZE is 32 or
-                             HxW like 32x32: shorter side resized, then centre-cropped.
+                             HxW like 32x32 (default: the model's): shorter side resized,
+                             then centre-cropped.
                              Read as grey when the target shape has C=1.
                                                 e.g. folder:dtd/images:32
     noise:KIND[:N]           synthetic noise in normalised space, KIND one of gaussian,
@@ -248,6 +249,7 @@ def load_spec(
     seed: int = 1,
     builtin: Mapping[str, BuiltinLoader] | None = None,
     noise_range: tuple[float, float] = (-1.0, 1.0),
+    stream: bool | None = None,
 ) -> ImageSet:
     """Load the images a spec names, fitted to the model's input shape (H, W, C).
 
@@ -256,6 +258,10 @@ def load_spec(
     model's input space ([-1, 1] for CIFAR-style normalisation, [0, 1] for [0, 1] inputs).
     seed drives noise and is passed to built-in loaders. See
     `fit_to_shape` for how channels are matched and why sizes are not.
+    stream applies to folders (`sources.load_folder`): True decodes them a batch at a time,
+    False into memory, None (auto) streams the ones whose
+    decoded pixels exceed `sources.memory_budget()`. Other kinds are unaffected (npy files are
+    memory-mapped already).
     """
     spec = parse_spec(text)
     opts = spec.options
@@ -264,7 +270,10 @@ def load_spec(
     elif spec.kind == "npy":
         images = load_npy(spec.target, opts.get("labels"))
     elif spec.kind == "folder":
-        images = load_folder(spec.target, size=opts.get("size"), grey=shape[2] == 1)
+        # Without SIZE the images are brought to the model's (H, W) (covering resize, then
+        # centre crop; images already that size are left as they are).
+        images = load_folder(spec.target, size=opts.get("size") or tuple(shape[:2]),
+                             grey=shape[2] == 1, stream=stream)
     elif spec.kind == "noise":
         count = opts.get("n") or n or DEFAULT_NOISE_COUNT
         images = make_noise(spec.target, count, shape=tuple(shape), seed=seed,

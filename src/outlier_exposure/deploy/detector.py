@@ -172,7 +172,8 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
                          log=lambda *_: None)[score]
     stats = scorer.fitted_state()
     images, described = _holdout(run_dir, cfg, holdout, log)
-    module = DetectorModule(model, cfg.mean, cfg.std, scorer.deployed()).to(dev)
+    module = DetectorModule(model, cfg.mean, cfg.std, scorer.deployed(),
+                            input_size=getattr(cfg, "input_size", None)).to(dev)
     _, held_scores, _ = _run_batches(module, np.asarray(images.x), dev, cfg.eval_batch_size)
     threshold = threshold_at_tpr(held_scores, tpr)
     info = {
@@ -232,7 +233,8 @@ def load_detector(run_dir: str | Path, device: str | None = "cpu") -> Detector:
             f"{recorded[2]} classes, model.pt sha256 {str(info.get('model_sha256'))[:12]}) than "
             f"{run_dir} now holds: rerun `oe detector {run_dir}`")
     scorer = _saved_scorer(run_dir, score, info)
-    module = DetectorModule(model, cfg.mean, cfg.std, scorer.deployed(), threshold)
+    module = DetectorModule(model, cfg.mean, cfg.std, scorer.deployed(), threshold,
+                            input_size=getattr(cfg, "input_size", None))
     return Detector(module, info, dev)
 
 

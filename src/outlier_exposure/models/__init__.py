@@ -8,14 +8,21 @@ Names:
 - ``"allconv-64"``: the reference Tiny ImageNet AllConvNet (64x64; ReLU, an extra 2x2 pool).
 - ``"convnet"``: the reference MNIST ConvNet (28x28; pass ``in_channels=1``).
 - ``"small-cnn"``: a small fast CNN for CPU runs; kwarg `width` (32).
+- ``"torchvision:NAME"`` (e.g. ``"torchvision:resnet18"``), ``"timm:NAME"`` (e.g.
+  ``"timm:convnext_tiny"``; needs timm) and ``"python:package.module:factory"`` (your own
+  nn.Module): any classifier of those libraries or your code, built without downloading
+  anything (`external.py`); kwargs go to its constructor. Load pretrained weights from a local
+  file with `load_pretrained(model, read_weights(path), path)` (`weights.py`), and ask
+  `model_preprocessing(name)` for the input normalisation and size the weights expect.
 
 Every model has `.num_classes`, `.feature_dim`, `.features(x)` (penultimate activations,
-(B, feature_dim)) and `forward(x)` (logits, (B, num_classes)).
+(B, feature_dim)) and `forward(x)` (logits, (B, num_classes)), with `forward(x)` a final
+linear layer of `features(x)`.
 """
 
 import inspect
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
@@ -23,17 +30,29 @@ from outlier_exposure.errors import UserInputError
 from outlier_exposure.models.allconv import AllConvNet
 from outlier_exposure.models.allconv_tin import AllConvNet64
 from outlier_exposure.models.convnet import ConvNet
+from outlier_exposure.models.external import (
+    ExternalClassifier,
+    build_external,
+    is_external,
+    model_preprocessing,
+)
 from outlier_exposure.models.small_cnn import SmallCNN
+from outlier_exposure.models.weights import load_pretrained, read_weights
 from outlier_exposure.models.wrn import WideResNet
 
 __all__ = [
     "AllConvNet",
     "AllConvNet64",
     "ConvNet",
+    "ExternalClassifier",
     "SmallCNN",
     "WideResNet",
     "create_model",
+    "is_external",
+    "load_pretrained",
     "model_names",
+    "model_preprocessing",
+    "read_weights",
 ]
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
@@ -51,7 +70,8 @@ _POSITIONAL = ("num_classes", "in_channels")
 
 
 def model_names() -> list[str]:
-    """The model names `create_model` knows (plus any "wrn-DEPTH-K")."""
+    """The model names `create_model` knows (plus any "wrn-DEPTH-K" and any
+    "torchvision:NAME", "timm:NAME" or "python:module:factory")."""
     return sorted(_REGISTRY) + list(_WRN_SHORTHANDS)
 
 
@@ -60,6 +80,8 @@ def create_model(name: str, num_classes: int, in_channels: int = 3, **kw) -> nn.
 
     Raises UserInputError for an unknown name, a kwarg the model does not take, or a bad value.
     """
+    if is_external(name):  # case kept: python module paths are case-sensitive
+        return build_external(name, num_classes, in_channels, **kw)
     key = name.strip().lower() if isinstance(name, str) else None
     match = _WRN_PATTERN.fullmatch(key) if key else None
     if match:
@@ -74,7 +96,8 @@ def create_model(name: str, num_classes: int, in_channels: int = 3, **kw) -> nn.
     if key not in _REGISTRY:
         raise UserInputError(
             f"unknown model {name!r}; known models: {', '.join(model_names())} "
-            "(or any 'wrn-DEPTH-K', e.g. 'wrn-28-10')."
+            "(or any 'wrn-DEPTH-K', e.g. 'wrn-28-10', or 'torchvision:NAME', 'timm:NAME', "
+            "'python:package.module:factory')."
         )
     builder = _REGISTRY[key]
     _check_kwargs(name, builder, kw)

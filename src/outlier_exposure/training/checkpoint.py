@@ -15,14 +15,18 @@ from . import distributed, rng, runs
 from .holdout import save_split
 from .setup import TrainingData, TrainingState
 from .tensorboard import TensorBoardLog
+from ..data.storage.download import hash_file
 
 
 def write_run_record(run_dir: Path, data: TrainingData, device: torch.device,
-                     ctx: distributed.Context) -> None:
+                     ctx: distributed.Context, weights: Path | None = None) -> None:
     """config.json, environment.json and the calibration split of a new run."""
     runs.write_json(run_dir / runs.CONFIG, data.cfg.to_dict())
-    runs.write_json(run_dir / runs.ENVIRONMENT,
-                    dict(runs.environment(str(device)), world_size=ctx.world_size))
+    environment = dict(runs.environment(str(device)), world_size=ctx.world_size)
+    if weights is not None:  # which file the run started from, should the path change later
+        environment["weights"] = str(weights)
+        environment["weights_sha256"] = hash_file(weights, "sha256")
+    runs.write_json(run_dir / runs.ENVIRONMENT, environment)
     save_split(run_dir, data.cfg, data.held_out, data.n_total)
 
 

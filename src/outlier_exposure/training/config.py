@@ -36,6 +36,18 @@ class RunConfig(ConfigBase):
     model: str = "wrn"
     model_kwargs: dict = field(default_factory=lambda: dict(depth=40, widen_factor=2, dropout=0.3))
     image_shape: tuple[int, int, int] = (32, 32, 3)
+    # Pretrained weights the run starts from (models/weights.py: a state dict in .pt/.pth or
+    # .safetensors, read without unpickling code); None: the model's own random init. An OE
+    # fine-tune of a baseline run starts from the baseline's weights instead.
+    weights: str | None = None
+    # Train only the classifier head (a linear probe): the rest of the model is frozen and kept
+    # in eval mode, so its batch-norm statistics stay the pretrained ones.
+    linear_probe: bool = False
+    # The model's input side when it differs from the stored images' (image_shape): evaluation
+    # takes the centre crop, training a RandomResizedCrop (random_resized_crop) or the padded
+    # random crop. None: the images as stored (every paper preset).
+    input_size: int | None = None
+    random_resized_crop: bool = False
     mean: tuple[float, ...] = CIFAR_MEAN
     std: tuple[float, ...] = CIFAR_STD
     crop_padding: int = 4
@@ -126,8 +138,9 @@ class RunConfig(ConfigBase):
         from .precision import check as check_precision  # imports torch: only when checking
 
         check_precision(self.precision)
-        if self.data_on not in ("auto", "device", "host"):
-            raise UserInputError(f"--data-on {self.data_on!r}: choose auto, device or host")
+        self._check_input_size()
+        if self.data_on not in ("auto", "device", "host", "stream"):
+            raise UserInputError(f"--data-on {self.data_on!r}: choose auto, device, host or stream")
         if len(self.mean) != self.image_shape[2] or len(self.std) != self.image_shape[2]:
             raise UserInputError("mean/std need one value per image channel")
         self._check_loss()
@@ -139,6 +152,15 @@ class RunConfig(ConfigBase):
         if self.outlier_crop_padding is not None and self.outlier_crop_padding < 0:
             raise UserInputError(
                 f"outlier_crop_padding {self.outlier_crop_padding} must be >= 0 (0: no crop)")
+
+    def _check_input_size(self) -> None:
+        if self.input_size is None:
+            return
+        h, w, _ = self.image_shape
+        if not 1 <= self.input_size <= min(h, w):
+            raise UserInputError(
+                f"input size {self.input_size} must lie in [1, {min(h, w)}]: the model's input is "
+                f"cropped from images stored at {h}x{w}; raise --image-size or store larger images")
 
     def _check_loss(self) -> None:
         from ..losses import LOSSES  # imports torch: only when checking
@@ -167,7 +189,7 @@ MODE_DEFAULTS = {"oe-tune": dict(epochs=10, lr=0.001)}
 TUNE_RESETS = (
     "outliers", "epochs", "lr", "lr_min", "lr_min_factor", "momentum", "nesterov", "oe_batch_size",
     "lam", "loss", "m_in", "m_out", "energy_weight", "num_classes", "outlier_order",
-    "outlier_random_offset", "outlier_crop_padding", "outlier_flip",
+    "outlier_random_offset", "outlier_crop_padding", "outlier_flip", "weights",
 )
 
 
@@ -178,23 +200,62 @@ def config_from_preset(preset_name: str, mode: str, **overrides: Any) -> RunConf
     return cfg
 
 
-def preset_config(preset_name: str, mode: str, **overrides: Any) -> RunConfig:
-    """`config_from_preset` without the value checks (which load torch): for listing presets."""
+def preset_config(preset_name: str, mode: str, *, require_data: bool = True,
+                  **overrides: Any) -> RunConfig:
+    """`config_from_preset` without the value checks (which load torch): for listing presets.
+    `require_data=False` lets a preset without data of its own (`pretrained`) resolve, with
+    train and test None."""
     p = get_preset(preset_name)
     if mode not in MODES:
         raise UserInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    overrides = dict(overrides)
+    image_size = overrides.pop("image_size", None)
     values = resolve_preset(RunConfig, p, mode, overrides, MODE_DEFAULTS)
+    if image_size is not None:
+        values.update(sized_inputs(values, image_size))
+    if values.get("weights") and overrides.get("mean") is None:
+        values.update(pretrained_normalisation(values.get("model", RunConfig.model),
+                                               values.get("model_kwargs") or {}))
     # Outlier augmentation not named by the preset or a flag: the in-distribution's.
     for outlier_field, own in (("outlier_crop_padding", "crop_padding"), ("outlier_flip", "flip")):
         if values.get(outlier_field) is None:
             values[outlier_field] = values.get(own, getattr(RunConfig, own))
     for required in ("train", "test"):
-        if not values.get(required):
+        values.setdefault(required, None)
+        if not values.get(required) and require_data:
             raise UserInputError(
                 f"preset {p.name!r} has no default --{required} data; name it with a spec, "
                 f"e.g. --{required} npz:PATH:x_{required},y_{required}"
             )
     return RunConfig(**values)
+
+
+def sized_inputs(values: dict, image_size: int) -> dict:
+    """`--image-size N`: the model sees N x N. A preset that crops its inputs out of larger stored
+    images (ImageNet-style: 224 out of 256) keeps its ratio (N = 224 -> stored 256); any other
+    stores its images at N x N."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise UserInputError(f"--image-size must be a positive integer, got {image_size!r}")
+    stored_h, _, channels = values.get("image_shape", RunConfig.image_shape)
+    input_size = values.get("input_size")
+    if input_size:
+        stored = round(image_size * stored_h / input_size)
+        return {"image_shape": (stored, stored, channels), "input_size": image_size}
+    return {"image_shape": (image_size, image_size, channels), "input_size": None}
+
+
+def pretrained_normalisation(model: str, model_kwargs: dict) -> dict:
+    """The mean and std a torchvision / timm model's pretrained weights were trained with (its
+    weights' metadata or timm's pretrained config), which a run starting from `--weights` must
+    use; {} for other models (the preset's values stand)."""
+    from ..models import is_external, model_preprocessing  # imports torch: only with --weights
+
+    if not is_external(model):
+        return {}
+    meta = model_preprocessing(model, **model_kwargs)
+    if not meta:
+        return {}
+    return {"mean": tuple(meta["mean"]), "std": tuple(meta["std"])}
 
 
 def load_config(run_dir: Path) -> RunConfig:

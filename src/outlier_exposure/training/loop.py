@@ -20,6 +20,7 @@ from . import distributed, precision, runs
 from .checkpoint import save_epoch, save_model, write_run_record
 from .config import RunConfig
 from .epoch import Trainer, check_finite, epoch_record
+from .pretrained import weights_file
 from .restore import restore
 from .setup import baseline_weights, load_data, resolve_device, start_state
 from .tensorboard import TensorBoardLog
@@ -55,12 +56,18 @@ def train_run(
     tb = TensorBoardLog(run_dir, enabled=tensorboard and main)  # fails now if not installed
     data = load_data(cfg)
     cfg = data.cfg  # with the class count of the data
-    init_weights = baseline_weights(cfg) if cfg.mode == "oe-tune" else None
+    init_weights = baseline_weights(cfg)
+    # The --weights file, found (or fetched) before anything is written; a resumed run takes its
+    # weights from its checkpoint, so the file need not be there any more.
+    resuming = resume and (run_dir / runs.CHECKPOINT).exists()
+    pretrained = weights_file(cfg.model, cfg.weights) if cfg.weights and not resuming else None
+    # The model is built (and the weights loaded) before anything is written: an unreadable or
+    # ill-fitting file leaves no half-made run folder behind.
+    state = start_state(cfg, data.outliers, dev, init_weights, pretrained=pretrained)
     distributed.barrier(ctx)  # every rank has checked the folder before rank 0 writes to it
     if main and not resume:
-        write_run_record(run_dir, data, dev, ctx)
+        write_run_record(run_dir, data, dev, ctx, pretrained)
 
-    state = start_state(cfg, data.outliers, dev, init_weights)
     start_epoch = restore(run_dir, state) if resume else 0
     if resume and main:
         runs.truncate_log(run_dir, start_epoch)

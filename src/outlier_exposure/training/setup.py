@@ -8,13 +8,14 @@ and deployment open a run, so they live here and not in the loop.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import precision, runs
+from . import precision, probe, runs
 from .config import RunConfig
 from .holdout import split_for_training
 from ..data.batches import OutlierStream, Preprocess
@@ -22,7 +23,7 @@ from ..data.datasets import load_images, load_labelled
 from ..data.placement import OutlierPrefetcher, place
 from ..data.imageset import ImageSet
 from ..errors import UserInputError
-from ..models import create_model
+from ..models import create_model, load_pretrained, read_weights
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -46,7 +47,8 @@ def cosine_lr(step: int, total_steps: int, lr: float, min_factor: float) -> floa
 
 def preprocess_of(cfg: RunConfig) -> Preprocess:
     return Preprocess(mean=tuple(cfg.mean), std=tuple(cfg.std), crop_padding=cfg.crop_padding,
-                      flip=cfg.flip, channels_last=cfg.channels_last)
+                      flip=cfg.flip, channels_last=cfg.channels_last,
+                      input_size=cfg.input_size, random_resized_crop=cfg.random_resized_crop)
 
 
 def outlier_preprocess_of(cfg: RunConfig) -> Preprocess:
@@ -62,8 +64,11 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
                         **cfg.model_kwargs)
 
 
-def baseline_weights(cfg: RunConfig) -> dict:
-    """The weights an OE fine-tune starts from, checked against the fine-tune's data."""
+def baseline_weights(cfg: RunConfig) -> dict | None:
+    """The weights an OE fine-tune of a baseline run starts from, checked against the
+    fine-tune's data (None for any other run: a fine-tune of `--weights` loads them itself)."""
+    if cfg.mode != "oe-tune" or not cfg.init_from:
+        return None
     base_cfg = runs.load_config(Path(cfg.init_from))
     if base_cfg.num_classes != cfg.num_classes:
         raise UserInputError(
@@ -91,8 +96,13 @@ class TrainingData:
 
 
 def load_data(cfg: RunConfig) -> TrainingData:
-    """Training set (minus any calibration hold-out), outliers, and the run's class count."""
-    train_set = load_labelled(cfg.train, cfg.image_shape, seed=cfg.seed, role="--train")
+    """Training set (minus any calibration hold-out), outliers, and the run's class count.
+
+    --data-on stream decodes folder sets a batch at a time, device/host decode them into
+    memory, auto streams those larger than the memory budget (sources.memory_budget)."""
+    stream = {"stream": True, "device": False, "host": False}.get(cfg.data_on)
+    train_set = load_labelled(cfg.train, cfg.image_shape, seed=cfg.seed, role="--train",
+                              stream=stream)
     num_classes = int(train_set.y.max()) + 1
     if cfg.num_classes is None:
         cfg = replace(cfg, num_classes=num_classes)
@@ -107,7 +117,7 @@ def load_data(cfg: RunConfig) -> TrainingData:
     outliers = None
     if cfg.mode != "baseline":
         outliers = load_images(cfg.outliers, cfg.image_shape, seed=cfg.seed, role="--outliers",
-                               noise_range=cfg.noise_range)
+                               noise_range=cfg.noise_range, stream=stream)
     return TrainingData(cfg, train_set, outliers, held_out, n_total)
 
 
@@ -155,18 +165,23 @@ class TrainingState:
 
 
 def start_state(cfg: RunConfig, outliers: ImageSet | None, device: torch.device,
-                init_weights: dict | None) -> TrainingState:
-    """The model (fresh, or the baseline's weights), SGD, the loss scaler and the generators."""
+                init_weights: dict | None, *, pretrained: Path | None = None) -> TrainingState:
+    """The model (fresh, the baseline's weights `init_weights`, or the `pretrained` weights
+    file), SGD over what trains (all, or the head of a linear probe), the loss scaler and the
+    generators."""
     torch.manual_seed(cfg.seed)  # model init and dropout: the same on every rank
     model = build_model(cfg)
     if init_weights is not None:
         model.load_state_dict(init_weights)
+    elif pretrained is not None:
+        note = load_pretrained(model, read_weights(pretrained), str(pretrained))
+        print(f"weights: {note}", file=sys.stderr)
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     optimiser = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-        weight_decay=cfg.weight_decay,
+        probe.trainable(model, cfg.linear_probe), lr=cfg.lr, momentum=cfg.momentum,
+        nesterov=cfg.nesterov, weight_decay=cfg.weight_decay,
     )
     generators = {
         "order": torch.Generator().manual_seed(cfg.seed),

@@ -38,7 +38,7 @@ from ..storage.roots import DATA_ROOT_ENV, SHARED_DATA_ENV, data_root, download_
 
 MANIFEST = "sha256_manifest.tsv"
 # Modules that register datasets when imported (add yours here; a missing one is skipped).
-_PLUGINS = ("outlier_exposure.data.catalog.entries",)
+_PLUGINS = ("outlier_exposure.data.catalog.entries", "outlier_exposure.data.catalog.openood")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ error naming the set, since reading it would exhaust memory.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -20,6 +22,7 @@ import numpy as np
 from ...errors import UserInputError
 
 MATERIALISE_LIMIT_BYTES = 8 * 2**30
+DECODE_THREADS = min(8, os.cpu_count() or 1)
 
 
 def positions(key, n: int) -> np.ndarray | int:
@@ -108,3 +111,36 @@ class MappedImages(LazyImages):
 
     def _gather(self, idx: np.ndarray) -> np.ndarray:
         return self.fn(self.base[idx])
+
+
+class ThreadedImages(LazyImages):
+    """A lazy set whose batch is decoded in chunks by a small thread pool.
+
+    For image files: PIL releases the GIL while it decodes and resizes, so a batch read by one
+    background thread (a prefetcher) still uses several cores. Subclasses set `threads` and
+    implement `_decode(idx) -> (B, H, W, C) uint8`; the pool is made on first use, and again in
+    a forked or unpickled copy (threads do not cross processes).
+    """
+
+    threads: int = DECODE_THREADS
+    _pool: ThreadPoolExecutor | None = None
+    _pid: int | None = None
+
+    def _decode(self, idx: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_pool"], state["_pid"] = None, None  # each process makes its own threads
+        return state
+
+    def _gather(self, idx: np.ndarray) -> np.ndarray:
+        if len(idx) == 0:
+            return np.empty((0, *self._image_shape), dtype=np.uint8)
+        chunks = [c for c in np.array_split(idx, min(self.threads, len(idx))) if len(c)]
+        if len(chunks) == 1:
+            return self._decode(idx)
+        if self._pool is None or self._pid != os.getpid():
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="oe-decode")
+            self._pid = os.getpid()
+        return np.concatenate(list(self._pool.map(self._decode, chunks)))

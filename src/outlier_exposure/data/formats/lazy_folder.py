@@ -12,27 +12,27 @@ bytes per file (13M files: about 0.5 GB), where a list of `Path` objects would t
 The listing is redone on every load (a minute or two for ImageNet-22K on a local disk).
 
 Decoding a batch uses a small thread pool (PIL releases the GIL while it decodes and resizes),
-so the one background thread that prefetches outlier batches is not limited to one core.
+so the one background thread that prefetches outlier batches is not limited to one core; the
+pool lives in `lazy.ThreadedImages`, shared with the streamed labelled folders of
+`sources.load_folder(stream=True)` (which decode with the eager folder reader's own rule).
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ...errors import UserInputError
-from .lazy import LazyImages
+from .lazy import DECODE_THREADS, ThreadedImages
 from .archives import decode_files
 from ..sources import IMAGE_EXTENSIONS
 
 # Folder sets with more image files than this are read lazily (64x64x3 uint8: 12 KB an image,
 # so the decoded cache of a set this size would already take 1.2 GB).
 LAZY_FOLDER_FILES = 100_000
-DECODE_THREADS = min(8, os.cpu_count() or 1)
 
 
 def image_paths(root: Path) -> list[str]:
@@ -72,7 +72,7 @@ class PathTable:
         return self._blob[start:int(self._ends[i])].decode("utf-8")
 
 
-class FolderImages(LazyImages):
+class FolderImages(ThreadedImages):
     """The image files of a folder as a lazy (N, h, w, C) uint8 array, decoded on read.
 
     Each file is read with PIL, converted to `mode` ("RGB": C = 3, "L": C = 1) and brought to
@@ -94,23 +94,7 @@ class FolderImages(LazyImages):
         self.name = name or self.root.name
         self._pool, self._pid = None, None
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_pool"], state["_pid"] = None, None  # each process makes its own threads
-        return state
-
     def _decode(self, idx: np.ndarray) -> np.ndarray:
         paths = [self.root / self.files[int(i)] for i in idx]
         x, _ = decode_files(paths, self.size, self.rule, mode=self.mode, source=str(self.root))
         return x
-
-    def _gather(self, idx: np.ndarray) -> np.ndarray:
-        if len(idx) == 0:
-            return np.empty((0, *self._image_shape), dtype=np.uint8)
-        chunks = [c for c in np.array_split(idx, min(self.threads, len(idx))) if len(c)]
-        if len(chunks) == 1:
-            return self._decode(idx)
-        if self._pool is None or self._pid != os.getpid():
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="oe-decode")
-            self._pid = os.getpid()
-        return np.concatenate(list(self._pool.map(self._decode, chunks)))
