@@ -20,26 +20,16 @@ from outlier_exposure.data.formats.imglist import (
     read_image_list,
 )
 from outlier_exposure.data.formats.lazy_folder import FolderImages
-from outlier_exposure.data.storage import download as dl
 from outlier_exposure.data.storage import roots
 from outlier_exposure.errors import UserInputError
+from tests.helpers.isolation import isolated_registry  # noqa: F401 (a fixture)
 from tests.helpers.datasets_on_disk import write_image
 
 NEW = ("imagenet200", "imagenet800", "ssb-hard", "ninco", "inaturalist", "textures-openood", "openimage-o")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """Private caches and roots; the registry as it was before each test."""
-    monkeypatch.setenv(dl.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(roots.DATA_ROOT_ENV, raising=False)
-    monkeypatch.delenv(roots.SHARED_DATA_ENV, raising=False)
-    registry.datasets()
-    saved = dict(registry._REGISTRY)
-    yield
-    registry._REGISTRY.clear()
-    registry._REGISTRY.update(saved)
-    roots.set_data_root(None)
+# Private caches and roots; the registry as it was before each test.
+pytestmark = pytest.mark.usefixtures("isolated_registry")
 
 
 def _write_list(path: Path, lines: list[str]) -> None:

@@ -14,6 +14,7 @@ import torchvision.transforms as T
 from PIL import Image
 
 from tests.helpers import CHECKOUT_SHARED_DATA
+from tests.helpers.isolation import isolated_registry  # noqa: F401 (a fixture)
 from tests.helpers.datasets_on_disk import (
     pixels,
     write_cifar10,
@@ -33,18 +34,8 @@ from outlier_exposure.errors import UserInputError
 SHARED = Path(os.environ.get("OE_SHARED_DATA") or CHECKOUT_SHARED_DATA)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """Private caches and roots; the registry as it was before each test."""
-    monkeypatch.setenv(dl.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(roots.DATA_ROOT_ENV, raising=False)
-    monkeypatch.delenv(roots.SHARED_DATA_ENV, raising=False)
-    registry.datasets()
-    saved = dict(registry._REGISTRY)
-    yield
-    registry._REGISTRY.clear()
-    registry._REGISTRY.update(saved)
-    roots.set_data_root(None)
+# Private caches and roots; the registry as it was before each test.
+pytestmark = pytest.mark.usefixtures("isolated_registry")
 
 
 def without_checksums(name: str) -> None:

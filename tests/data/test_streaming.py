@@ -119,3 +119,19 @@ def test_batch_prefetcher_yields_the_batches_in_order_and_leaves_no_thread(jpeg_
     next(iter(prefetcher))
     prefetcher.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("oe-batches")]
+
+
+@pytest.mark.parametrize("modifiers", ["@first7", "@random9", "@negative", "@jpeg75@first5"])
+def test_modifiers_and_subsets_of_a_streamed_folder_stay_lazy_and_equal(jpeg_folder, modifiers):
+    from outlier_exposure.data.datasets import load_images
+    from outlier_exposure.training.holdout import subset
+
+    spec = f"folder:{jpeg_folder}{modifiers}"
+    streamed = load_images(spec, (24, 24, 3), stream=True)
+    eager = load_images(spec, (24, 24, 3), stream=False)
+    assert isinstance(streamed.x, LazyImages)
+    assert np.array_equal(streamed.y, eager.y)
+    assert np.array_equal(np.asarray(streamed.x), eager.x)
+    held = np.array([4, 0, 2])  # a calibration hold-out's indices, in any order
+    part = subset(streamed, held)
+    assert isinstance(part.x, LazyImages) and np.array_equal(part.x[:], eager.x[held])

@@ -148,3 +148,26 @@ def test_timm_model(folders, tmp_path, capsys):
     assert main(["tune", str(run), "--outliers", f"folder:{folders['outliers']}", "--epochs", "1",
                  "--oe-batch-size", "12", "--device", "cpu", "--quiet", "--out", str(tuned)]) == 0
     _evaluate_and_deploy(tuned, folders, tmp_path, capsys)
+
+
+def test_epochs_0_makes_a_run_of_a_classifier_trained_elsewhere(folders, tmp_path):
+    """A 3-class ResNet-18 saved as safetensors becomes a run folder as it is: same tensors,
+    same logits, and a baseline `oe tune` can start from."""
+    import torchvision
+    from safetensors.torch import save_file
+
+    from outlier_exposure.evaluation.protocol import load_trained_model
+
+    torch.manual_seed(1)
+    theirs = torchvision.models.resnet18(weights=None, num_classes=3).eval()
+    path = tmp_path / "theirs.safetensors"
+    save_file(theirs.state_dict(), path)
+    run = tmp_path / "theirs"
+    assert main(["train", "--preset", "pretrained", "--weights", str(path),
+                 *_common(folders, run), "--epochs", "0"]) == 0
+    saved = runs.load_final_weights(run)
+    assert all(torch.equal(saved[f"net.{k}"], v) for k, v in theirs.state_dict().items())
+    model, _ = load_trained_model(run, "cpu")
+    x = torch.randn(2, 3, 40, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), theirs(x), rtol=0, atol=0)

@@ -3,7 +3,6 @@ protocol (logits == classifier_head(features)), and the errors users get for bad
 
 import copy
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,14 +15,8 @@ from outlier_exposure.models import create_model, is_external, model_preprocessi
 from outlier_exposure.models.external import ExternalClassifier
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-REPO = Path(__file__).resolve().parents[2]
 FACTORY = "python:tests.models.user_factory"
 
-
-@pytest.fixture(autouse=True)
-def _repo_on_path(monkeypatch):
-    # `python -m pytest` puts the repo root on sys.path already; plain `pytest` may not.
-    monkeypatch.syspath_prepend(str(REPO))
 
 
 def check_protocol(model: nn.Module, size: int = 32, channels: int = 3) -> torch.Tensor:

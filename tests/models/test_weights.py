@@ -1,7 +1,6 @@
 """Tests for models/weights.py: reading weight files without unpickling code, unwrapping
 checkpoint containers, and loading them into a model with one clear error when they do not fit."""
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,13 +11,8 @@ from outlier_exposure.errors import UserInputError
 from outlier_exposure.models import create_model, load_pretrained, read_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-REPO = Path(__file__).resolve().parents[2]
 FACTORY = "python:tests.models.user_factory:make"
 
-
-@pytest.fixture(autouse=True)
-def _repo_on_path(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO))
 
 
 class Opaque:

@@ -1,5 +1,6 @@
-"""--data-on stream: a run on an image folder decoded a batch at a time ends with exactly the
-weights of the same run in memory, and a resumed streamed run with those of an uninterrupted one."""
+"""Folders larger than the memory budget: a run on an image folder decoded a batch at a time
+(--data-on stream, or auto above OE_MEMORY_BUDGET) ends with exactly the weights of the same run
+in memory, and a resumed streamed run with those of an uninterrupted one."""
 
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ from tests.helpers.tiny_runs import train_until
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    """120 JPEGs of mixed sizes in 3 classes (stored at 32x32 by the spec)."""
-    return write_jpeg_folder(tmp_path_factory.mktemp("streamed") / "train", 120, classes=3, seed=1)
+    """200 JPEGs of mixed sizes in 3 classes (stored at 32x32 by the spec: 614 KB decoded)."""
+    return write_jpeg_folder(tmp_path_factory.mktemp("streamed") / "train", 200, classes=3, seed=1)
+
+
+BUDGET = "64K"  # OE_MEMORY_BUDGET below the folder's decoded size: `auto` streams it
 
 
 def _cfg(folder, data_on):
@@ -45,14 +49,20 @@ def _assert_same_weights(a, b):
 
 @pytest.fixture(scope="module")
 def streamed_run(folder, tmp_path_factory):
-    return _weights(train_run(_cfg(folder, "stream"), tmp_path_factory.mktemp("s") / "run",
-                              device="cpu", progress=False))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OE_MEMORY_BUDGET", BUDGET)
+        run = train_run(_cfg(folder, "auto"), tmp_path_factory.mktemp("s") / "run",
+                        device="cpu", progress=False)
+    return _weights(run)
 
 
-def test_stream_loads_the_folders_lazily(folder):
+def test_stream_loads_the_folders_lazily(folder, monkeypatch):
     data = load_data(_cfg(folder, "stream"))
     assert isinstance(data.train_set.x, LazyImages) and isinstance(data.outliers.x, LazyImages)
     assert not isinstance(load_data(_cfg(folder, "host")).train_set.x, LazyImages)
+    assert not isinstance(load_data(_cfg(folder, "auto")).train_set.x, LazyImages)
+    monkeypatch.setenv("OE_MEMORY_BUDGET", BUDGET)
+    assert isinstance(load_data(_cfg(folder, "auto")).train_set.x, LazyImages)
 
 
 def test_a_streamed_run_ends_with_the_weights_of_the_run_in_memory(folder, tmp_path,
@@ -64,7 +74,7 @@ def test_a_streamed_run_ends_with_the_weights_of_the_run_in_memory(folder, tmp_p
 def test_a_resumed_streamed_run_ends_with_the_uninterrupted_weights(folder, tmp_path,
                                                                     streamed_run):
     cut = tmp_path / "cut"
-    train_until(_cfg(folder, "stream"), cut, 11)  # mid second epoch (8 steps each)
+    train_until(_cfg(folder, "stream"), cut, 20)  # mid second epoch (13 steps each)
     assert not [t for t in threading.enumerate() if t.name.startswith("oe-batches")]
     train_run(None, cut, resume=True, device="cpu", progress=False)
     _assert_same_weights(streamed_run, _weights(cut))

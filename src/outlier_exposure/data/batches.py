@@ -68,8 +68,10 @@ class Preprocess:
             if self.input_size is not None:
                 x = centre_crop(x, self.input_size)
             return x.float().contiguous(memory_format=layout)
+        owned = x.dtype != torch.float32  # .float() below makes a new tensor we may overwrite
         if augment and self.random_resized_crop:
             x = random_resized_crop(x, self.input_size, generator, flip=self.flip)
+            owned = True
         else:
             if self.input_size is not None:
                 x = centre_crop(x, self.input_size)
@@ -77,8 +79,12 @@ class Preprocess:
                 x = augment_batch(x, self.crop_padding, self.flip, generator)
         mean = torch.tensor(self.mean, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
-        # (x/255 - mean)/std written as one multiply-add on the uint8 values.
-        return (x.float() * (1.0 / (255.0 * std)) - mean / std).contiguous(memory_format=layout)
+        # (x/255 - mean)/std written as one multiply-add on the pixel values, in place when the
+        # float tensor is our own (a third of the time of a new tensor per operation on a CPU).
+        x = x.float()
+        if owned:
+            return x.mul_(1.0 / (255.0 * std)).sub_(mean / std).contiguous(memory_format=layout)
+        return (x * (1.0 / (255.0 * std)) - mean / std).contiguous(memory_format=layout)
 
 
 def _random_ints(high: int, n: int, generator: torch.Generator | None, device) -> torch.Tensor:

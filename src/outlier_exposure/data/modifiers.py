@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import UserInputError
+from .formats.lazy import LazyImages, take
 from .imageset import ImageSet
 
 _MODIFIER = re.compile(r"@(jpeg\d+|first\d+|random\d+|negative)$")
@@ -60,8 +61,15 @@ def negative(images: ImageSet, spec: str) -> ImageSet:
             f"{spec}: @negative needs pixel images; this set is synthetic data made in "
             "normalised space (drop @negative)"
         )
-    return replace(images, x=255 - np.asarray(images.x, dtype=np.uint8),
+    return replace(images, x=_per_batch(images.x, lambda x: 255 - np.asarray(x, dtype=np.uint8)),
                    name=f"{images.name}-negative")
+
+
+def _per_batch(x, fn):
+    """fn(x) for an array; for a lazy (streamed) set, fn applied to each batch as it is read."""
+    if isinstance(x, LazyImages):
+        return x.map(fn, tuple(x.shape[1:]))
+    return fn(np.asarray(x))
 
 
 def apply_modifiers(images: ImageSet, modifiers: list[str], spec: str) -> ImageSet:
@@ -80,7 +88,7 @@ def apply_modifiers(images: ImageSet, modifiers: list[str], spec: str) -> ImageS
                                          f"{len(images)} examples of the set")
                 keep = np.sort(np.random.default_rng(0).choice(len(images), n, replace=False))
             y = None if images.y is None else images.y[keep]
-            images = replace(images, x=images.x[keep], y=y)
+            images = replace(images, x=take(images.x, keep), y=y)
         else:  # jpeg
             quality = int(mod[4:])
             if not 1 <= quality <= 95:
@@ -90,5 +98,5 @@ def apply_modifiers(images: ImageSet, modifiers: list[str], spec: str) -> ImageS
                     f"{spec}: @jpeg needs pixel images; this set is synthetic data made in "
                     "normalised space"
                 )
-            images = replace(images, x=jpeg_round_trip(np.asarray(images.x), quality))
+            images = replace(images, x=_per_batch(images.x, lambda x: jpeg_round_trip(x, quality)))
     return images

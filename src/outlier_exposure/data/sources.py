@@ -373,15 +373,20 @@ class StreamedFolder(ThreadedImages):
     def _decode(self, idx: np.ndarray) -> np.ndarray:
         out = np.empty((len(idx), *self._image_shape), dtype=np.uint8)
         for row, i in enumerate(idx):
-            pixels = _read_image(self.files[int(i)], self.mode, self.size)
-            if pixels.shape != self._image_shape:
-                raise UserInputError(
-                    f"image {self.files[int(i)]} is {pixels.shape[1]}x{pixels.shape[0]} but the folder's "
-                    f"images are {self._image_shape[1]}x{self._image_shape[0]} (width x height); "
-                    f"images of mixed sizes need a size, e.g. folder:{self.root}:{self._image_shape[0]}"
-                )
-            out[row] = pixels
+            file = self.files[int(i)]
+            out[row] = _same_size(_read_image(file, self.mode, self.size), file,
+                                  self._image_shape, self.root)
         return out
+
+
+def _same_size(pixels: np.ndarray, file: Path, shape: tuple[int, ...], folder: Path) -> np.ndarray:
+    """`pixels` of `file`, or an error when a folder read without a size has mixed sizes."""
+    if pixels.shape != tuple(shape):
+        raise UserInputError(
+            f"image {file} is {pixels.shape[1]}x{pixels.shape[0]} but the folder's images are "
+            f"{shape[1]}x{shape[0]} (width x height); images of mixed sizes need a size, e.g. "
+            f"folder:{folder}:{shape[0]} or load_folder(..., size={shape[0]})")
+    return pixels
 
 
 def load_folder(
@@ -391,7 +396,6 @@ def load_folder(
     name: str | None = None,
     *,
     stream: bool | None = None,
-    stream_size: tuple[int, int] | None = None,
     threads: int | None = None,
 ) -> ImageSet:
     """Read a folder of images as uint8: into memory, or streamed (decoded per batch).
@@ -405,8 +409,7 @@ def load_folder(
     `stream`: False decodes every image now; True keeps only the file list and decodes the
     images of each batch when it is read (a `StreamedFolder`, same pixels), for folders larger
     than memory; None (auto) streams when the decoded set (files x H x W x C bytes) exceeds
-    `memory_budget()`. A streamed folder without `size` takes `stream_size` (the run's
-    (H, W)) when given. `threads` decode a streamed batch in parallel.
+    `memory_budget()`. `threads` decode a streamed batch in parallel.
     """
     path = Path(path)
     if not path.is_dir():
@@ -416,20 +419,13 @@ def load_folder(
     files, labels, classes = _list_folder(path)
     mode = "L" if grey else "RGB"
     y = None if labels is None else np.asarray(labels, dtype=np.int64)
-    if _should_stream(stream, files, target or stream_size, 1 if grey else 3):
-        x = StreamedFolder(path, files, target or stream_size, mode, name or path.name, threads)
+    if _should_stream(stream, files, target, 1 if grey else 3):
+        x = StreamedFolder(path, files, target, mode, name or path.name, threads)
         return ImageSet(x=x, y=y, name=name or path.name, classes=classes)
 
     first = _read_image(files[0], mode, target)
     x = np.empty((len(files), *first.shape), dtype=np.uint8)
     x[0] = first
     for i, file in enumerate(files[1:], start=1):
-        pixels = _read_image(file, mode, target)
-        if pixels.shape != first.shape:
-            raise UserInputError(
-                f"image {file} is {pixels.shape[1]}x{pixels.shape[0]} but {files[0]} is "
-                f"{first.shape[1]}x{first.shape[0]} (width x height); images of mixed sizes need a "
-                f"size, e.g. folder:{path}:{first.shape[0]} or load_folder(..., size={first.shape[0]})"
-            )
-        x[i] = pixels
+        x[i] = _same_size(_read_image(file, mode, target), file, first.shape, path)
     return ImageSet(x=x, y=y, name=name or path.name, classes=classes)

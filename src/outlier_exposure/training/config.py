@@ -125,9 +125,14 @@ class RunConfig(ConfigBase):
                 f"{self.mode} needs an outlier set: pass --outliers SPEC (e.g. noise:gaussian "
                 "or npz:PATH)"
             )
-        for name in ("epochs", "batch_size", "oe_batch_size"):
+        for name in ("batch_size", "oe_batch_size"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"--{name.replace('_', '-')} must be >= 1")
+        # --epochs 0 with --weights: the weights as they are, as a run folder (a classifier
+        # trained elsewhere, to evaluate, compare and fine-tune like any run).
+        if self.epochs < (0 if self.weights else 1):
+            raise UserInputError("--epochs must be >= 1 (0 only with --weights: the weights as "
+                                 "they are)")
         if self.lr <= 0:
             raise UserInputError("--lr must be > 0")
         if not 0 <= self.lr_min <= self.lr:

@@ -34,6 +34,7 @@ import numpy as np
 from .config import RunConfig
 from .presets import get_preset
 from .runs import write_json
+from ..data.formats.lazy import take
 from ..data.imageset import ImageSet
 from ..errors import UserInputError
 
@@ -90,8 +91,8 @@ def holdout_indices(rule: str, n: int) -> np.ndarray:
 
 
 def subset(images: ImageSet, idx: np.ndarray) -> ImageSet:
-    """The images at `idx` (labels, name and normalisation kept)."""
-    return ImageSet(x=images.x[idx], y=None if images.y is None else images.y[idx],
+    """The images at `idx` (labels, name and normalisation kept; a streamed set stays lazy)."""
+    return ImageSet(x=take(images.x, idx), y=None if images.y is None else images.y[idx],
                     name=images.name, normalised=images.normalised, classes=images.classes)
 
 

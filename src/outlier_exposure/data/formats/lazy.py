@@ -100,6 +100,27 @@ class LazyImages:
         return f"{type(self).__name__}({self.name!r}, shape={self.shape})"
 
 
+def take(x, idx):
+    """`x[idx]` for an array; for a lazy set a lazy view of those images (`SelectedImages`), so
+    that a subset of a streamed folder (a calibration hold-out's complement, `@first1000`) does
+    not decode every image it keeps at once."""
+    if isinstance(x, LazyImages):
+        return SelectedImages(x, positions(idx, len(x)))
+    return x[idx]
+
+
+class SelectedImages(LazyImages):
+    """The images of `base` at `chosen` positions (a 1-D int64 array), in that order, still lazy."""
+
+    def __init__(self, base: LazyImages, chosen: np.ndarray):
+        self.base, self.chosen = base, np.atleast_1d(chosen).astype(np.int64)
+        self._len, self._image_shape = len(self.chosen), tuple(base.shape[1:])
+        self.name = base.name
+
+    def _gather(self, idx: np.ndarray) -> np.ndarray:
+        return self.base[self.chosen[idx]]
+
+
 class MappedImages(LazyImages):
     """`base` with a batch function applied on read (e.g. RGB -> grey), still lazy."""
 
