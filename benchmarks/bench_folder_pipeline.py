@@ -2,14 +2,14 @@
 
 Ours (--data-on stream): `load_folder(stream=True)` lists the folder; `BatchPrefetcher` reads each
 batch in one background thread, decoding with `--workers` threads (PIL releases the GIL) at the
-stored size; the uint8 batch then goes through `Preprocess` (flip, normalise; RandomResizedCrop to
-224 from a stored 256 when this version of `Preprocess` has it, else the images are stored at 224
-and only flipped). Reference: `ImageFolder` + `DataLoader(num_workers=W, batch_size=B,
+stored size (256); the uint8 batch then goes through `Preprocess` on `--device` (RandomResizedCrop
+to 224, flip, normalise). With `--device cuda` it also measures batched JPEG decoding on the GPU
+(`torchvision.io.decode_jpeg`), the alternative to host decoding there. Reference: `ImageFolder` + `DataLoader(num_workers=W, batch_size=B,
 shuffle=True)` with RandomResizedCrop(224) + RandomHorizontalFlip + ToTensor + Normalize, each
 image decoded at full size and transformed in a worker process.
 
     python benchmarks/bench_folder_pipeline.py [--images 400] [--batch-size 64] [--workers 2]
-                                               [--batches N]
+                                               [--batches N] [--device cuda]
 
 A seeded folder of `--images` JPEGs (300-500 px a side, 4 classes) is written to the system temp
 dir and deleted at the end. Both sides read `--batches` batches (default: one pass), timed from
@@ -21,7 +21,6 @@ settings, both rates, and as its last line `ratio: X` (our images/s / the refere
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import platform
@@ -61,17 +60,18 @@ def write_folder(root: Path, n: int, seed: int = 0) -> None:
 
 
 def ours_preprocess() -> tuple[Preprocess, int]:
-    """Our batch preprocessing and the stored size it wants (RandomResizedCrop when available)."""
-    names = {f.name for f in dataclasses.fields(Preprocess)}
-    if {"random_resized_crop", "input_size"} <= names:
-        pre = Preprocess(MEAN, STD, crop_padding=0, flip=True, random_resized_crop=True,
-                         input_size=INPUT)
-        return pre, STORED
-    return Preprocess(MEAN, STD, crop_padding=0, flip=True), INPUT
+    """Our batch preprocessing (RandomResizedCrop to 224 + flip + normalise) and the stored size."""
+    return Preprocess(MEAN, STD, crop_padding=0, flip=True, random_resized_crop=True,
+                      input_size=INPUT), STORED
 
 
-def run_ours(root: Path, batch_size: int, workers: int,
-             batches: int) -> tuple[int, float, float]:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_ours(root: Path, batch_size: int, workers: int, batches: int,
+             device: torch.device) -> tuple[int, float, float]:
     """(images, seconds, of which seconds in `Preprocess` on the main thread)."""
     started = time.perf_counter()
     pre, stored = ours_preprocess()
@@ -79,13 +79,45 @@ def run_ours(root: Path, batch_size: int, workers: int,
     generator = torch.Generator().manual_seed(0)
     order = torch.randperm(len(x), generator=generator).split(batch_size)[:batches]
     seen, in_pre = 0, 0.0
-    with closing(BatchPrefetcher(x, order, torch.device("cpu"))) as prefetcher:
+    with closing(BatchPrefetcher(x, order, device)) as prefetcher:
         for pixels in prefetcher:
             t = time.perf_counter()
             inputs = pre(pixels, augment=True, generator=generator)
+            _sync(device)
             in_pre += time.perf_counter() - t
             seen += inputs.shape[0]
     return seen, time.perf_counter() - started, in_pre
+
+
+def run_gpu_decode(root: Path, batch_size: int, batches: int,
+                   device: torch.device) -> tuple[int, float]:
+    """The alternative for a GPU: the JPEG bytes read on the host, decoded in batches on the GPU
+    (`torchvision.io.decode_jpeg(device="cuda")`), brought to the stored size there (covering
+    resize, centre crop), then the same `Preprocess`."""
+    import torch.nn.functional as F
+    from torchvision.io import decode_jpeg, read_file
+
+    pre, stored = ours_preprocess()
+    files = sorted(root.rglob("*.jpg"))
+    generator = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(files), generator=generator).split(batch_size)[:batches]
+    started, seen = time.perf_counter(), 0
+    for idx in order:
+        decoded = decode_jpeg([read_file(str(files[int(i)])) for i in idx], device=device)
+        stored_batch = []
+        for image in decoded:  # (3, h, w) uint8 on the GPU
+            h, w = image.shape[1:]
+            scale = stored / min(h, w)
+            size = (max(stored, round(h * scale)), max(stored, round(w * scale)))
+            image = F.interpolate(image[None].float(), size=size, mode="bilinear",
+                                  antialias=True, align_corners=False)[0]
+            top, left = (size[0] - stored) // 2, (size[1] - stored) // 2
+            stored_batch.append(image[:, top:top + stored, left:left + stored])
+        pixels = torch.stack(stored_batch).round().clamp(0, 255).to(torch.uint8)
+        inputs = pre(pixels.permute(0, 2, 3, 1), augment=True, generator=generator)
+        _sync(device)
+        seen += inputs.shape[0]
+    return seen, time.perf_counter() - started
 
 
 def run_decode_only(root: Path, batch_size: int, workers: int,
@@ -126,24 +158,31 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batches", type=int, default=None, help="default: one pass")
+    parser.add_argument("--device", default="cpu",
+                        help="where our batches are augmented (cuda: also GPU JPEG decoding)")
     args = parser.parse_args()
+    device = torch.device(args.device)
     batches = args.batches or math.ceil(args.images / args.batch_size)
 
-    _, stored = ours_preprocess()
+    stored = STORED
     print(f"machine: {platform.processor() or platform.machine()}, cpus {os.cpu_count()}, "
           f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"settings: {args.images} JPEGs 300-500 px, batch {args.batch_size}, {batches} batches, "
           f"workers {args.workers}; ours stored at {stored} -> input {INPUT} "
-          f"({'RandomResizedCrop' if stored != INPUT else 'no crop'} + flip), "
+          "(RandomResizedCrop + flip), "
           "reference RandomResizedCrop(224) + flip")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "images"
         write_folder(root, args.images)
         seen_ref, t_ref = run_reference(root, args.batch_size, args.workers, batches)
-        seen_ours, t_ours, t_pre = run_ours(root, args.batch_size, args.workers, batches)
+        seen_ours, t_ours, t_pre = run_ours(root, args.batch_size, args.workers, batches, device)
         seen_dec, t_dec = run_decode_only(root, args.batch_size, args.workers, batches)
+        if device.type == "cuda":
+            seen_gpu, t_gpu = run_gpu_decode(root, args.batch_size, batches, device)
+            print(f"GPU decoding (decode_jpeg on {device}, resize, Preprocess): "
+                  f"{seen_gpu / t_gpu:.1f} images/s")
     ours, reference = seen_ours / t_ours, seen_ref / t_ref
-    print(f"ours (stream + Preprocess): {seen_ours} images in {t_ours:.2f} s = {ours:.1f} images/s "
+    print(f"ours (stream + Preprocess on {device}): {seen_ours} images in {t_ours:.2f} s = {ours:.1f} images/s "
           f"({t_pre:.2f} s of it in Preprocess on the main thread)")
     print(f"ours, decode only (no Preprocess): {seen_dec / t_dec:.1f} images/s")
     print(f"reference (ImageFolder + DataLoader): {seen_ref} images in {t_ref:.2f} s = "
