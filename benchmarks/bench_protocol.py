@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from outlier_exposure.evaluation.protocol import plan_draws, protocol_metrics
+from outlier_exposure.evaluation.draws import plan_draws, protocol_metrics
 from outlier_exposure.metrics import detection_metrics
 from outlier_exposure.models import create_model
 from outlier_exposure.scores import compute_score

@@ -37,7 +37,7 @@ from PIL import Image
 from outlier_exposure.data.batches import Preprocess
 from outlier_exposure.losses import oe_loss
 from outlier_exposure.models import create_model
-from outlier_exposure.training.presets import CIFAR_MEAN, CIFAR_STD
+from outlier_exposure.training.config import CIFAR_MEAN, CIFAR_STD
 
 
 class PILImages(torch.utils.data.Dataset):

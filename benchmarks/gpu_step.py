@@ -17,7 +17,7 @@ from outlier_exposure.training import precision as precisions
 from outlier_exposure.data.batches import Preprocess
 from outlier_exposure.losses import oe_loss
 from outlier_exposure.models import create_model
-from outlier_exposure.training.presets import CIFAR_MEAN, CIFAR_STD
+from outlier_exposure.training.config import CIFAR_MEAN, CIFAR_STD
 
 
 def rate(setting: dict, steps: int, warmup: int, outliers: bool) -> float:
