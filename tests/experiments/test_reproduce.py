@@ -97,7 +97,7 @@ def test_offline_cifar10_at_a_tiny_size(tmp_path):
         results = reproduce(
             "offline-cifar10", tmp_path, progress=False, log=lambda *_: None,
             overrides={"epochs": 1, "train": "cifar10-subset:train@random1000",
-                       "test": "cifar10-subset:test@first500"})
+                       "test": "cifar10-subset:test@random500"})
     assert set(results) == {"baseline", "oe"}
     assert set(results["oe"]["ood"]) == {"gaussian", "rademacher", "blobs", "dtd10",
                                          "tinyimagenet32-heldout"}
@@ -118,7 +118,7 @@ def test_calibration_rows_at_a_tiny_size(tmp_path):
         results = reproduce_calibration(
             "offline-cifar10", tmp_path, progress=False, log=lambda *_: None,
             overrides={"epochs": 1, "train": "cifar10-subset:train@random1000",
-                       "test": "cifar10-subset:test@first500",
+                       "test": "cifar10-subset:test@random500",
                        "ood": ["noise:gaussian", "dtd10@jpeg75"]})
     assert set(results) == {"baseline", "oe"}
     split = json.loads((tmp_path / "calibration" / "baseline" / "calibration_split.json").read_text())
@@ -127,3 +127,18 @@ def test_calibration_rows_at_a_tiny_size(tmp_path):
         assert set(r["ood"]) == {"gaussian", "dtd10"} and 0 <= r["mean"]["rms"] <= 1
     table = calibration_with_reference("cifar10-wrn", results)
     assert "19.37" in table and "69.70" in table  # the paper's RMS and soft F1 beside ours
+
+
+@pytest.mark.skipif(not (SHARED / "cifar10" / "cifar10_subset_32.npz").exists(),
+                    reason=f"the offline data is not at {SHARED} (set OE_SHARED_DATA)")
+def test_the_offline_test_set_holds_every_class():
+    """The subset's test images are sorted by class: the preset's test set must not be a prefix
+    (the first 5,000 hold classes 0-4 only, which made its accuracy a five-class one)."""
+    from outlier_exposure.data.datasets import load_labelled
+    from outlier_exposure.training.config import config_from_preset
+
+    cfg = config_from_preset("offline-cifar10", "baseline")
+    with data_settings(SHARED):
+        test = load_labelled(cfg.test, cfg.image_shape)
+    counts = np.bincount(test.y, minlength=10)
+    assert len(test) == 5000 and counts.min() > 400, counts

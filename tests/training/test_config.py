@@ -158,7 +158,7 @@ def test_a_preset_never_shares_its_mutable_values():
     cfg.model_kwargs["width"] = 1
     cfg.model_kwargs["stage_convs"].append(9)
     assert config_from_preset("offline-cifar10", "baseline").model_kwargs == dict(
-        width=32, stage_convs=[1, 1, 2])
+        width=32, stage_convs=[1, 2, 2])
 
 
 def test_every_field_flag_names_a_run_config_field():

@@ -115,15 +115,20 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     # on 2 cores. Every real-image set goes through the same JPEG quality-75 round trip (the
     # CIFAR-10 and Tiny ImageNet copies were stored that way; the textures get it here); the
     # noise sets are made in normalised space, as the reference makes them.
+    # Chosen by measurement for time to quality on 2 cores (docs/reproducing.md): a second conv
+    # in the middle stage (280k parameters) at lr 0.1, channels-last (40% faster convolutions on
+    # the CPU), 9 epochs; the fine-tune one epoch of the paper's 128 + 256, at the learning rate
+    # the validation sets chose (docs/reproducing.md; never the test sets).
     Preset("offline-cifar10",
-           "CIFAR-10 subset (20k train, 5k test) from shared/data, small CNN (242k parameters), "
-           "10 + 2 epochs: a CPU-sized stand-in for cifar10-wrn", dict(
-               model="small-cnn", model_kwargs=dict(width=32, stage_convs=[1, 1, 2]),
-               epochs=10, lr=0.05,
-               train="cifar10-subset:train", test="cifar10-subset:test@first5000",
+           "CIFAR-10 subset (20k train, 5k test) from shared/data, small CNN (280k parameters), "
+           "9 + 1 epochs: a CPU-sized stand-in for cifar10-wrn", dict(
+               model="small-cnn", model_kwargs=dict(width=32, stage_convs=[1, 2, 2]),
+               epochs=9, lr=0.1, channels_last=True,
+               # The subset's test images are sorted by class: a seeded 5,000 of all ten.
+               train="cifar10-subset:train", test="cifar10-subset:test@random5000",
                outliers="tinyimagenet32-oe", **_UNIFORM_OUTLIERS,
                ood=_NOISE + ("dtd10@jpeg75", "tinyimagenet32-heldout"),
-           ), _tune(2, 0.01),
+           ), _tune(1, 0.05),  # lr by the mean FPR95 on the val: sets: 69.9 at 0.05, 75.4 at 0.01
            calibration_holdout="random:0.1",  # sorted by class: "last:N" would take 7-9
            calibration_mode="corrected"),
     # Your own image folders with an ImageNet-pretrained torchvision / timm model
