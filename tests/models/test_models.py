@@ -140,7 +140,7 @@ def test_model_names_lists_the_registry():
 @pytest.mark.parametrize(
     "name, kwargs, match",
     [
-        ("resnet50", {}, "known models: allconv, allconv-64, convnet, small-cnn, wrn"),
+        ("resnet50", {}, "known models: allconv, allconv-64, convnet, resnet18-32, small-cnn, wrn"),
         (None, {}, "unknown model"),
         ("wrn-41-2", {}, "depth=41"),
         ("wrn", {"depth": 12}, "depth=12"),

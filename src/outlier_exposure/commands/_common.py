@@ -166,5 +166,7 @@ def add_metric_flags(p: argparse.ArgumentParser) -> None:
                    help="recall level of the FPR (0.95: FPR95)")
     p.add_argument("--positive", choices=("ood", "in"), default="ood",
                    help="positive class: ood (reference default) or in")
-    p.add_argument("--rule", choices=("closest", "first"), default="closest",
-                   help="FPR threshold: recall closest to the level (reference) or first >= level")
+    p.add_argument("--rule", choices=("closest", "first", "roc"), default="closest",
+                   help="FPR threshold: recall closest to the level (the paper's reference), "
+                        "first >= level, or roc: the first point of scikit-learn's ROC curve at "
+                        "the level (OpenOOD v1.5's)")

@@ -14,6 +14,9 @@ distributions", never part of the headline mean. Most are made from a set of rea
     invert            (R, G, B) -> (R, 1 - G, 1 - B): two channels only, as the reference
     mirrored-digits   digits that change meaning when flipped: labels not in {0, 1, 3, 8} flipped
                       upside down, then labels not in {0, 1, 8} mirrored left-right (SVHN, MNIST)
+    as-is             a real OOD validation set unchanged (`val:as-is:SPEC`), e.g. OpenOOD's
+                      validation lists (`val:openood` names the one of the run's benchmark:
+                      data/catalog/benchmarks.py)
 
 Jigsaw: with q = H/2 (rows) and q' = W/2 (columns), the output's top-left quadrant is the
 input's top-left quadrant with its rows rolled down by s, top-right is the input's bottom-left,
@@ -48,7 +51,7 @@ from .noise import make_noise
 
 PREFIX = "val:"
 KINDS = ("uniform", "arithmetic-mean", "geometric-mean", "jigsaw", "speckle", "pixelate",
-         "rgb-shift", "invert", "mirrored-digits")
+         "rgb-shift", "invert", "mirrored-digits", "as-is")
 PIXELATE_FACTOR = 0.2
 DEFAULT_COUNT = 10000
 # The reference's jigsaw offsets where they are not the half-quadrant: {height: (s, t)}.
@@ -203,6 +206,10 @@ def make_validation_set(
         raise UserInputError(f"unknown validation set {kind!r}; choose one of: {', '.join(KINDS)}")
     if source is None:
         raise UserInputError(f"{name} needs a set of images to distort")
+    if kind == "as-is":  # a real validation set: the images as they are (lazy ones stay lazy)
+        idx = _pick(len(source), n, rng, name)
+        x = source.x if len(idx) == len(source) else source.x[idx]
+        return replace(source, x=x, y=None, name=name)
     x = _source_pixels(kind, source)
     if kind == "mirrored-digits":
         if source.y is None or len(source.y) == 0 or np.max(source.y) > 9:
@@ -244,6 +251,13 @@ def load_validation(
     run's in-distribution test set); `load_source(SPEC)` loads a named one. `n` only sizes
     `uniform` (as for noise:); the others use every image of their source, as the reference."""
     kind, source_spec = parse_validation_spec(text)
+    if kind == "as-is":
+        if source_spec is None:
+            raise UserInputError(f"{text!r}: {PREFIX}as-is takes a real OOD validation set as it "
+                                 f"is; name it: {PREFIX}as-is:SPEC (or val:openood for the OpenOOD "
+                                 "validation list of the run's benchmark)")
+        return replace(make_validation_set(kind, load_source(source_spec), None, seed),
+                       name=PREFIX + source_spec)
     if kind == "uniform":
         return make_validation_set(kind, None, n, seed, shape=shape, noise_range=noise_range)
     if source_spec is not None:

@@ -36,6 +36,7 @@ import torch
 from ..training import runs
 from ..training.config import RunConfig
 from ..data.batches import sequential_batches, to_device_tensor
+from ..data.catalog.benchmarks import resolve_validation_alias
 from ..data.datasets import load_images, load_labelled
 from ..data.imageset import ImageSet
 from ..data.validation import is_validation_spec
@@ -149,7 +150,7 @@ def evaluate_scores(
                             seed=seed, draw_size=draw_size or cfg.ood_draw_size)
     settings.check()
     names = _score_names(score, scores, cfg)
-    ood = list(ood) if ood else list(cfg.ood)
+    ood = [resolve_validation_alias(s, cfg.test) for s in (ood or cfg.ood)]
     if not ood:
         raise UserInputError("name at least one OOD test set: --ood SPEC [SPEC ...]")
 

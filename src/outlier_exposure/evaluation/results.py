@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from .formatting import markdown_table, pct, text_table
+from .openood_tables import is_openood, openood_comparison, openood_csv, openood_text
 from ..training import runs
 
 # What a reader cannot do without (the tables, reports and figures index these).
@@ -38,6 +39,7 @@ class Results:
     mode: str | None = None
     loss: str | None = None               # image runs
     score: str
+    protocol: str | None = None           # "openood" (openood.py); None: the paper's protocol
     positive: str | None = None
     rule: str | None = None
     recall_level: float | None = None
@@ -51,6 +53,7 @@ class Results:
     error_detection: dict | None = None
     ood: dict
     mean: dict | None
+    groups: dict | None = None            # openood: {"near": means, "far": means}
     score_params: dict | None = None      # post-hoc scores' fitted settings
     validation: dict | None = None        # val: sets, never in the mean
     validation_mean: dict | None = None
@@ -139,6 +142,8 @@ def _headline(results: dict) -> str:
 
 
 def results_text(results: dict, markdown: bool = False) -> str:
+    if is_openood(results):
+        return openood_text(results, markdown)
     header = ["OOD set", fpr_label(results), "AUROC", "AUPR"]
     table = (markdown_table if markdown else text_table)(header, result_rows(results))
     lines = [_headline(results), f"Test error: {pct(results['test_error'])}%"]
@@ -157,6 +162,8 @@ def results_text(results: dict, markdown: bool = False) -> str:
 
 
 def results_csv(results: dict) -> str:
+    if is_openood(results):
+        return openood_csv(results)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["ood_set", "fpr", "fpr_std", "auroc", "auroc_std", "aupr", "aupr_std"])
@@ -186,6 +193,8 @@ def comparison_text(named: dict[str, dict], markdown: bool = False) -> str:
     """Runs side by side (e.g. baseline vs OE): FPR, AUROC, AUPR per OOD set and the mean."""
     labels = list(named)
     first = named[labels[0]]
+    if all(is_openood(r) for r in named.values()):
+        return openood_comparison(named, markdown)
     fpr = fpr_label(first)
     header = ["OOD set"] + [f"{metric} {label}" for metric in (fpr, "AUROC", "AUPR")
                             for label in labels]
@@ -223,9 +232,10 @@ def scores_summary(found: dict[str, dict], markdown: bool = False) -> str:
     per_set = table(["OOD set"] + [f"{fpr} {name}" for name in found],
                     [[s] + [pct(r["ood"][s]["fpr"]) for r in found.values()]
                      for s in first["ood"]])
+    how = ("OpenOOD v1.5 protocol (full sets, no draws)" if is_openood(first) else
+           f"{first['draws']} draws at OOD:ID = 1:{first['ratio']}")
     head = (f"{first['run']}: {first['in_dist']} | model {first['model']} ({first.get('mode')}) | "
-            f"positive class: {first['positive']} | FPR rule: {first['rule']} | "
-            f"{first['draws']} draws at OOD:ID = 1:{first['ratio']} | test error "
-            f"{pct(first['test_error'])}%")
+            f"positive class: {first['positive']} | FPR rule: {first['rule']} | {how} | "
+            f"test error {pct(first['test_error'])}%")
     sep = "\n\n" if markdown else "\n"
     return head + sep + means + sep + per_set

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..training.config import config_from_preset, tune_config
-from ..evaluation.protocol import evaluate_run
+from ..evaluation.evaluate import evaluate_one
 from ..training.loop import train_run
 
 
@@ -25,5 +25,6 @@ def finetune(baseline: str | Path, out: str | Path, *, outliers: str | None = No
 
 
 def evaluate(run: str | Path, ood: list[str] | None = None, **options) -> dict:
-    """The reference OOD protocol on a trained run (see `evaluation.protocol.evaluate_run`)."""
-    return evaluate_run(run, ood, **options)
+    """OOD detection of a trained run: the run's own protocol unless `protocol="paper"` or
+    `"openood"` says which (see `evaluation.evaluate.evaluate`); `ood`: the paper protocol's sets."""
+    return evaluate_one(run, ood=ood, **options)

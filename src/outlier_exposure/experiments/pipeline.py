@@ -12,7 +12,8 @@ from pathlib import Path
 from ..training import runs
 from ..training.config import config_from_preset, tune_config
 from ..errors import UserInputError
-from ..evaluation.protocol import evaluate_run
+from ..evaluation.evaluate import evaluate_one, run_protocol_name
+from ..evaluation.openood import resolve_groups
 from ..evaluation.results import Results, comparison_text
 from ..training.loop import train_run
 
@@ -42,15 +43,23 @@ RESULT_KEYS = {"baseline": "baseline", "oe-tune": "oe", "oe-scratch": "oe-scratc
 def _evaluate_stage(run_dir: Path, device, eval_options: dict, log) -> dict:
     """Evaluate a run, or reuse its results when they are newer than its model and match."""
     results_path, model_path = run_dir / "results.json", run_dir / runs.MODEL
-    wanted_ood = eval_options.get("ood") or runs.load_config(run_dir).ood
+    cfg = runs.load_config(run_dir)
+    protocol = run_protocol_name(run_dir, eval_options.get("protocol"))
+    if protocol == "paper":
+        wanted_ood = eval_options.get("ood") or cfg.ood
+    else:
+        wanted_ood = resolve_groups(cfg.test, eval_options.get("near"),
+                                    eval_options.get("far")).specs()
     if results_path.exists() and results_path.stat().st_mtime >= model_path.stat().st_mtime:
         previous = Results.reusable(results_path)
+        same_protocol = (previous.get("protocol") or "paper") == protocol
         same_sets = [r.get("spec") for r in previous.get("ood", {}).values()] == list(wanted_ood)
-        same_options = all(previous.get(k) == v for k, v in eval_options.items() if k != "ood")
-        if same_sets and same_options:
+        same_options = all(previous.get(k) == v for k, v in eval_options.items()
+                           if k not in ("ood", "near", "far", "protocol"))
+        if same_protocol and same_sets and same_options:
             log(f"[{run_dir.name}] already evaluated; reusing {results_path}")
             return previous
-    return evaluate_run(run_dir, device=device, **eval_options)
+    return evaluate_one(run_dir, device=device, **eval_options)
 
 
 def run_experiment(

@@ -15,6 +15,9 @@ from ..training import runs
 from ..data.catalog.preflight import require_data
 from ..data.datasets import load_images
 from ..evaluation.draws import DrawSettings
+from ..evaluation.openood import resolve_groups
+from ..evaluation.openood_tables import group_value, is_openood
+from ..reporting.seeds import aggregate_seeds
 from ..training.config import config_from_preset
 from ..errors import UserInputError
 from .pipeline import run_experiment
@@ -35,22 +38,55 @@ def reproduce(
     preset: str, out: str | Path, *, scratch: bool = False, device=None, progress: bool = True,
     log=print, overrides: dict | None = None, eval_options: dict | None = None,
 ) -> dict:
-    """Run (or resume) the preset's experiment in `out`; return {"baseline", "oe"[, "oe-scratch"]}."""
+    """Run (or resume) the preset's experiment in `out`; return {stage key: results}: "baseline"
+    and "oe" (the paper's presets), "oe-scratch" (OpenOOD's, or with `scratch`)."""
     if preset not in reproducible_presets():
         raise UserInputError(
             f"{preset!r} is not a preset with named data; choose one of: "
             f"{', '.join(reproducible_presets())}"
         )
-    stages = ("baseline", "oe-tune") + (("oe-scratch",) if scratch else ())
+    p = get_preset(preset)
+    stages = tuple(p.stages) + (("oe-scratch",) if scratch and "oe-scratch" not in p.stages
+                                else ())
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     # Every registered set the run will read, checked now rather than after the baseline trains.
-    p = get_preset(preset)
+    cfg = config_from_preset(preset, "baseline", **overrides)
+    protocol = (eval_options or {}).get("protocol") or cfg.protocol
+    evaluated = (list(overrides.get("ood", p.ood)) if protocol == "paper" else
+                 resolve_groups(cfg.test, (eval_options or {}).get("near"),
+                                (eval_options or {}).get("far")).specs())
     require_data([overrides.get(k, getattr(p, k)) for k in ("train", "test", "outliers")]
-                 + list(overrides.get("ood", p.ood)), f"reproducing preset {preset}")
-    _check_draw_size(config_from_preset(preset, "baseline", **overrides))
+                 + evaluated, f"reproducing preset {preset}")
+    if protocol == "paper":
+        _check_draw_size(cfg)
     return run_experiment(preset, out, stages=stages, device=device, progress=progress, log=log,
                           baseline_overrides=overrides, tune_overrides=overrides,
                           scratch_overrides=overrides, eval_options=eval_options)
+
+
+def seed_folder(out: str | Path, seed: int) -> Path:
+    """Where `--seeds` puts the run of one training seed: OUT/s0, OUT/s1, ... (as OpenOOD)."""
+    return Path(out) / f"s{seed}"
+
+
+def reproduce_seeds(preset: str, out: str | Path, seeds: int, *, overrides: dict | None = None,
+                    log=print, **options) -> tuple[list[dict], dict]:
+    """The experiment once per training seed 0 .. seeds-1 (OUT/s0, OUT/s1, ...), then the mean and
+    std over the seeds per stage: ([results of each seed], {stage key: aggregate}); writes
+    OUT/seeds.json. The std is over training seeds (reporting/seeds.py), apart from any std over
+    OOD draws."""
+    if seeds < 1:
+        raise UserInputError(f"--seeds {seeds}: give the number of training seeds, >= 1 (OpenOOD "
+                             "reports 3)")
+    per_seed = []
+    for seed in range(seeds):
+        log(f"== training seed {seed} of {seeds}: {seed_folder(out, seed)}")
+        per_seed.append(reproduce(preset, seed_folder(out, seed), log=log,
+                                  overrides={**(overrides or {}), "seed": seed}, **options))
+    aggregates = {stage: aggregate_seeds([found[stage] for found in per_seed])
+                  for stage in per_seed[0]}
+    runs.write_json(Path(out) / "seeds.json", aggregates)
+    return per_seed, aggregates
 
 
 def _check_draw_size(cfg) -> None:
@@ -60,10 +96,37 @@ def _check_draw_size(cfg) -> None:
         len(test), f"the test set {cfg.test} has {len(test)} images")
 
 
+def openood_comparison_with_reference(preset: str, results: dict) -> str:
+    """Ours beside OpenOOD v1.5's leaderboard: near/far AUROC and ID accuracy per stage (the
+    leaderboard's MSP row beside our baseline, its OE row beside our OE), then per set."""
+    reference = preset_reference(preset)
+    header = ["stage", "ID acc", "ref", "near AUROC", "ref", "far AUROC", "ref",
+              "near FPR@95", "far FPR@95"]
+    rows = []
+    for key, ours in results.items():
+        ref = reference.get(_REFERENCE_ROWS.get(key, key), {})
+        rows.append([key, pct(1.0 - ours["test_error"]), pct(ref.get("accuracy")),
+                     pct(group_value(ours, "near", "auroc")), pct(ref.get("near_auroc")),
+                     pct(group_value(ours, "far", "auroc")), pct(ref.get("far_auroc")),
+                     pct(group_value(ours, "near", "fpr")), pct(group_value(ours, "far", "fpr"))])
+    text = text_table(header, rows)
+    first = next(iter(results.values()))
+    per_set = [[name, r.get("group", "")] + [pct(results[k]["ood"].get(name, {}).get("auroc"))
+                                             for k in results]
+               for name, r in first["ood"].items()]
+    text += "\n" + text_table(["OOD set", "group"] + [f"AUROC {k}" for k in results], per_set)
+    source = reference.get("_source")
+    text += ("\n" + (f"ref: {source}" if source else
+                      "(no leaderboard numbers for this preset)") + "\n")
+    return text
+
+
 def comparison_with_reference(preset: str, results: dict) -> str:
     """Ours beside the paper's numbers: the mean row and test error per stage, then per set."""
-    reference = preset_reference(preset)
     first = next(iter(results.values()))
+    if is_openood(first):
+        return openood_comparison_with_reference(preset, results)
+    reference = preset_reference(preset)
     fpr = f"FPR{round(100 * first.get('recall_level', 0.95))}"  # FPR90 for the NLP rows
     header = ["stage", "test err", "ref", fpr, "ref", "AUROC", "ref", "AUPR", "ref"]
     rows = []

@@ -8,6 +8,8 @@ Names:
 - ``"allconv-64"``: the reference Tiny ImageNet AllConvNet (64x64; ReLU, an extra 2x2 pool).
 - ``"convnet"``: the reference MNIST ConvNet (28x28; pass ``in_channels=1``).
 - ``"small-cnn"``: a small fast CNN for CPU runs; kwarg `width` (32).
+- ``"resnet18-32"``: OpenOOD v1.5's CIFAR ResNet-18 for 32x32 inputs (3x3 stem, no max-pool);
+  its state-dict keys are OpenOOD's, so OpenOOD's released checkpoints load with `--weights`.
 - ``"torchvision:NAME"`` (e.g. ``"torchvision:resnet18"``), ``"timm:NAME"`` (e.g.
   ``"timm:convnext_tiny"``; needs timm) and ``"python:package.module:factory"`` (your own
   nn.Module): any classifier of those libraries or your code, built without downloading
@@ -36,6 +38,7 @@ from outlier_exposure.models.external import (
     is_external,
     model_preprocessing,
 )
+from outlier_exposure.models.resnet_cifar import ResNet18_32
 from outlier_exposure.models.small_cnn import SmallCNN
 from outlier_exposure.models.weights import load_pretrained, read_weights
 from outlier_exposure.models.wrn import WideResNet
@@ -45,6 +48,7 @@ __all__ = [
     "AllConvNet64",
     "ConvNet",
     "ExternalClassifier",
+    "ResNet18_32",
     "SmallCNN",
     "WideResNet",
     "create_model",
@@ -59,6 +63,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "allconv": AllConvNet,
     "allconv-64": AllConvNet64,
     "convnet": ConvNet,
+    "resnet18-32": ResNet18_32,
     "small-cnn": SmallCNN,
     "wrn": WideResNet,
 }

@@ -134,7 +134,9 @@ def _set_order(entries) -> list[str]:
 
 def _n_per_draw(results: dict, name: str, n_in: int) -> int:
     entry = evaluated_sets(results)[name]
-    return int(entry.get("n_per_draw") or max(1, n_in // results.get("ratio", 5)))
+    # OpenOOD's protocol has no draws: the whole set (`n_ood`) against the test set.
+    return int(entry.get("n_per_draw") or entry.get("n_ood")
+               or max(1, n_in // (results.get("ratio") or 5)))
 
 
 def curve_figures(entries, out_dir: Path, rel_to: Path) -> list[FigureFile]:

@@ -6,10 +6,12 @@ Writes into one folder:
                  deltas ours - paper where the run's preset and mode have them), the change
                  against the first run, error detection, validation sets, calibration, the
                  settings of every run, notes on settings that make numbers incomparable, and
-                 the figures (relative links)
+                 the figures (relative links); when runs are seeds of one experiment, a section
+                 "Over training seeds" (reporting/seeds.py: mean ± std over the seeds)
     report.csv   one row per number, as fractions: run, section, set, metric, value, std,
                  paper, delta (ours - paper)
     report.json  the same rows, every run's settings and full results, the notes, the figures
+                 and, when runs are seeds of one experiment, "seeds": their aggregates
     report.tex   (with latex=True) the tables as LaTeX tabulars (booktabs)
     figures/     ROC, precision-recall, score histograms, training curves, reliability (PNG+PDF)
 
@@ -27,20 +29,27 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .._version import __version__
-from . import figures
-from ..training import runs
 from ..errors import UserInputError
-from ..evaluation.results import fpr_label
 from ..evaluation.formatting import pct
+from ..evaluation.results import fpr_label
+from ..training import runs
+from . import figures
 from .reference import (
-    calibration_reference_for, match_set, protocol_differences, reference_for, set_coverage,
+    calibration_reference_for,
+    match_set,
+    preset_reference,
+    protocol_differences,
+    reference_for,
+    set_coverage,
 )
 from .report_runs import ReportRun, load_runs
+from .seeds import experiment_aggregates, seeds_csv_rows, seeds_markdown
 
 METRICS = ("fpr", "auroc", "aupr")
 CALIBRATION_METRICS = ("rms", "mad", "soft_f1", "ece")
 # Evaluation settings that change the numbers: runs differing in one are not comparable.
-NUMBER_SETTINGS = {"score": "score", "positive": "positive class", "rule": "FPR rule",
+NUMBER_SETTINGS = {"protocol": "protocol", "score": "score", "positive": "positive class",
+                   "rule": "FPR rule",
                    "recall_level": "recall level", "draws": "draws", "ratio": "ID:OOD ratio",
                    "in_dist": "test set", "n_test": "test images"}
 
@@ -67,6 +76,7 @@ class Report:
     differences: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     figures: list[figures.FigureFile] = field(default_factory=list)
+    seeds: list[dict] = field(default_factory=list)  # seeds.aggregate_seeds of each experiment
 
 
 # ---- formatting --------------------------------------------------------------------------------
@@ -102,7 +112,10 @@ def _model_text(config: dict, results: dict) -> str:
 def settings(run: ReportRun) -> dict[str, str]:
     """The settings of one run, as text, in the order the report shows them."""
     c, r, e = run.config, run.results, run.environment
-    get = lambda d, k: "-" if d.get(k) is None else str(d.get(k))  # noqa: E731
+
+    def get(d: dict, k: str) -> str:
+        return "-" if d.get(k) is None else str(d.get(k))
+
     batch = "-" if "batch_size" not in c else (
         f"{c['batch_size']}" + (f" + {c['oe_batch_size']} outliers" if c.get("outliers") else ""))
     return {
@@ -127,7 +140,7 @@ def settings(run: ReportRun) -> dict[str, str]:
         "FPR rule": get(r, "rule"),
         "recall level": get(r, "recall_level"),
         "draws": get(r, "draws"),
-        "ID:OOD ratio": f"{r.get('ratio', '-')}:1",
+        "ID:OOD ratio": "-" if r.get("ratio") is None else f"{r['ratio']}:1",
         "evaluation seed": get(r, "seed"),
         "calibration": _calibration_setting(run.calibration),
         "code version": get(e, "outlier_exposure"),
@@ -209,7 +222,13 @@ def set_table(found: list[ReportRun], metric: str, section: str = "ood") -> Tabl
                 row += [pct(paper), delta(ours, paper)]
         rows.append(row)
     what = "validation set" if section == "validation" else "OOD set"
-    note = f"Percent, mean ± std over the draws per {what}."
+    # ± only where results.json has a std over draws (an OpenOOD-protocol run has no draws).
+    if any(f"{metric}_std" in (entry or {}) for run in found
+           for entry in (run.results.get(section) or {}).values()):
+        note = (f"Percent, mean ± std over the OOD draws per {what} (± = std over the random "
+                "OOD draws of one trained model, not over training seeds).")
+    else:
+        note = f"Percent, per {what}."
     if with_paper:
         note += (" paper: the paper's number for the run's preset and mode; Δ = ours − paper "
                  "(percentage points).")
@@ -236,6 +255,31 @@ def summary_table(found: list[ReportRun]) -> Table:
         rows.append(row)
     return Table("Summary", header, rows,
                  "Percent; the mean is the unweighted mean over each run's OOD sets.")
+
+
+def groups_table(found: list[ReportRun]) -> Table | None:
+    """OpenOOD's headline per run: near-OOD and far-OOD means and ID accuracy, with the
+    leaderboard's numbers beside the runs of a preset that has them (None: no run has groups)."""
+    with_groups = [run for run in found if run.results.get("groups")]
+    if not with_groups:
+        return None
+    refs = {run.label: preset_reference(run.preset).get(run.mode or "", {})
+            for run in with_groups}
+    any_ref = any(isinstance(r, dict) and "near_auroc" in r for r in refs.values())
+    header = ["run", "ID acc", "near AUROC", "far AUROC", "near FPR95", "far FPR95"]
+    header += ["leaderboard near AUROC", "leaderboard far AUROC"] if any_ref else []
+    rows = []
+    for run in with_groups:
+        g = run.results["groups"]
+        row = [run.label, pct(1.0 - run.results["test_error"])]
+        row += [pct((g.get(group) or {}).get(m)) for m, group in
+                (("auroc", "near"), ("auroc", "far"), ("fpr", "near"), ("fpr", "far"))]
+        ref = refs[run.label] if isinstance(refs[run.label], dict) else {}
+        row += [pct(ref.get("near_auroc")), pct(ref.get("far_auroc"))] if any_ref else []
+        rows.append(row)
+    return Table("Near-OOD and far-OOD (OpenOOD v1.5 protocol)", header, rows,
+                 "Percent; each group's unweighted mean over its sets, full sets, no draws "
+                 "(docs/protocol.md section 9).")
 
 
 def change_table(found: list[ReportRun]) -> Table | None:
@@ -322,7 +366,7 @@ def calibration_table(found: list[ReportRun]) -> Table | None:
     return Table("Calibration", ["run", "test set"] + [METRIC_NAMES[m] for m in
                                                        CALIBRATION_METRICS], rows,
                  "From each run's calibration.json (`oe calibrate`), percent, mean ± std over the "
-                 "draws; 'test + SET' mixes the OOD set into the test set as mistakes (1:5). The "
+                 "OOD draws; 'test + SET' mixes the OOD set into the test set as mistakes (1:5). The "
                  "paper's row is temperature-tuned with the reference binning (docs/protocol.md "
                  "section 5); the temperature and binning of ours are in Settings.")
 
@@ -385,8 +429,8 @@ def latex_table(table: Table) -> str:
         if row[0] == "Mean":
             lines.append(r"\midrule")
         lines.append(" & ".join(tex_escape(c) for c in row) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex_escape(table.title)}. "
-              rf"{tex_escape(table.note)}}}", r"\end{table}", ""]
+    lines += [r"\bottomrule", r"\end{tabular}", (rf"\caption{{{tex_escape(table.title)}. "
+              rf"{tex_escape(table.note)}}}"), r"\end{table}", ""]
     return "\n".join(lines)
 
 
@@ -470,22 +514,23 @@ def _make_figures(found: list[ReportRun], folder: Path) -> list[figures.FigureFi
 def _markdown(rep: Report, tables: dict) -> str:
     found = rep.runs
     md = ["# Outlier Exposure report", "",
-          f"Made by `oe report` (outlier_exposure {__version__}) on "
-          f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} from:", ""]
+          (f"Made by `oe report` (outlier_exposure {__version__}) on "
+          f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} from:"), ""]
     md += [f"- **{run.label}**: `{run.folder}` ({run.preset or '?'}, {run.mode or '?'})"
            for run in found]
     md.append("")
     if rep.differences:
-        md += ["> **Warning: these runs differ in settings that change the numbers**; compare "
-               "them with care:", ">"]
+        md += [("> **Warning: these runs differ in settings that change the numbers**; compare "
+               "them with care:"), ">"]
         md += [f"> - {line}" for line in rep.differences]
     else:
         r = found[0].results
+        draws = (f"{r.get('draws')} draws at OOD:ID = 1:{r.get('ratio')}" if r.get("draws")
+                 is not None else f"protocol {r.get('protocol') or 'paper'}, no OOD draws")
         md.append(f"All runs share the evaluation settings that change the numbers: score "
                   f"{r.get('score')}, positive class {r.get('positive')}, FPR rule "
-                  f"{r.get('rule')}, recall level {r.get('recall_level')}, {r.get('draws')} "
-                  f"draws at OOD:ID = 1:{r.get('ratio')}, test set {r.get('in_dist')} "
-                  f"({r.get('n_test')} images).")
+                  f"{r.get('rule')}, recall level {r.get('recall_level')}, {draws}, test set "
+                  f"{r.get('in_dist')} ({r.get('n_test')} images).")
     md.append("")
 
     def section(title: str, items, level: str = "##"):
@@ -501,11 +546,14 @@ def _markdown(rep: Report, tables: dict) -> str:
                 md.extend([table.note, ""])
 
     section("Summary", [tables["summary"]])
+    section(tables["groups"].title if tables["groups"] else "", [tables["groups"]])
     if rep.notes:
         md += [f"- {note}" for note in rep.notes] + [""]
     section("Per OOD set", tables["ood"])
     if tables["change"] is not None:
         section(tables["change"].title, [tables["change"]])
+    if rep.seeds:
+        md.append(seeds_markdown(rep.seeds))
     section("Error detection", [tables["error_detection"]])
     section("Validation sets (not in the mean)", tables["validation"])
     section("Calibration", [tables["calibration"]])
@@ -521,11 +569,11 @@ def _markdown(rep: Report, tables: dict) -> str:
     md += ["## Notes", "",
            "- Numbers are percentages in the tables, fractions in report.csv and report.json.",
            "- Δ columns: ours − paper (or − the first run), in percentage points.",
-           "- The paper's numbers (docs/protocol.md section 7) were measured with score MSP, "
+           ("- The paper's numbers (docs/protocol.md section 7) were measured with score MSP, "
            "anomalies positive, FPR rule 'closest', 10 draws at OOD:ID = 1:5, averaged over the "
-           "paper's OOD sets.",
-           "- Curves and histograms come from the cached scores of each run's evaluation; the "
-           "tables from its results.json.", ""]
+           "paper's OOD sets."),
+           ("- Curves and histograms come from the cached scores of each run's evaluation; the "
+           "tables from its results.json."), ""]
     return "\n".join(md)
 
 
@@ -544,6 +592,7 @@ def write_report(paths: list[str | Path], out: str | Path | None = None, *,
     folder.mkdir(parents=True, exist_ok=True)
     tables = {
         "summary": summary_table(found),
+        "groups": groups_table(found),
         "ood": [set_table(found, m) for m in METRICS],
         "change": change_table(found),
         "error_detection": error_detection_table(found),
@@ -556,12 +605,13 @@ def write_report(paths: list[str | Path], out: str | Path | None = None, *,
                  json=folder / "report.json", latex=folder / "report.tex" if latex else None,
                  runs=found, differences=setting_differences(found),
                  notes=reference_notes(found) + missing_notes(found))
-    rep.tables = [t for key in ("summary", "ood", "change", "error_detection", "validation",
+    rep.tables = [t for key in ("summary", "groups", "ood", "change", "error_detection", "validation",
                                 "calibration", "settings")
                   for t in (tables[key] if isinstance(tables[key], list) else [tables[key]])
                   if t is not None]
+    rep.seeds = experiment_aggregates([(run.label, run.results, run.config) for run in found])
     rep.figures = _make_figures(found, folder) if with_figures else []
-    rows = csv_rows(found)
+    rows = csv_rows(found) + [row for agg in rep.seeds for row in seeds_csv_rows(agg)]
     runs.write_text(rep.markdown, _markdown(rep, tables))
     runs.write_text(rep.csv, _csv_text(rows))
     runs.write_json(rep.json, {
@@ -573,6 +623,7 @@ def write_report(paths: list[str | Path], out: str | Path | None = None, *,
         "notes": rep.notes,
         "rows": rows,
         "figures": [asdict(f) for f in rep.figures],
+        **({"seeds": rep.seeds} if rep.seeds else {}),
     })
     if latex:
         runs.write_text(rep.latex, "% needs \\usepackage{booktabs}\n" + "\n".join(

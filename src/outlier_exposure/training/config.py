@@ -18,6 +18,7 @@ from .presets import get_preset
 
 MODES = ("baseline", "oe-tune", "oe-scratch")
 OUTLIER_ORDERS = ("reference", "uniform")
+PROTOCOLS = ("paper", "openood")  # evaluation/evaluate.py
 # Values of fields that config.json files written before the field existed must read as (the
 # behaviour those runs had); other missing fields take the dataclass default.
 LEGACY_DEFAULTS = {"outlier_order": "uniform"}
@@ -83,6 +84,10 @@ class RunConfig(ConfigBase):
     # OOD examples per draw (evaluation/draws.py DRAW_SIZE_RULES): "exact" len(test) // 5, or
     # the reference's batch rule ("reference-image": whole batches of 200; the paper presets).
     ood_draw_size: str = "exact"
+    # The evaluation protocol `oe eval` uses unless told: "paper" (the 2019 protocol, 1:5 draws,
+    # evaluation/protocol.py) or "openood" (OpenOOD v1.5: full sets in near/far groups,
+    # evaluation/openood.py; the presets that train as OpenOOD does).
+    protocol: str = "paper"
     eval_batch_size: int = 200
     # Value range of synthetic noise in the model's input space: the reference makes its noise
     # in [-1, 1] for normalised CIFAR / Tiny ImageNet inputs and in [0, 1] for SVHN / MNIST.
@@ -144,6 +149,8 @@ class RunConfig(ConfigBase):
 
         check_precision(self.precision)
         self._check_input_size()
+        if self.protocol not in PROTOCOLS:
+            raise UserInputError(f"protocol {self.protocol!r}: choose {' or '.join(PROTOCOLS)}")
         if self.data_on not in ("auto", "device", "host", "stream"):
             raise UserInputError(f"--data-on {self.data_on!r}: choose auto, device, host or stream")
         if len(self.mean) != self.image_shape[2] or len(self.std) != self.image_shape[2]:

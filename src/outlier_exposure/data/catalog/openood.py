@@ -26,10 +26,14 @@ so OpenOOD's data is unpacked once. No digests: OpenOOD publishes none for its G
 or lists, so files are checked for presence only. Google Drive answers large files with a
 confirmation page rather than the file, so these are manual entries (OpenOOD's own script,
 which uses gdown, fetches them).
+
+The helpers below (ListSplit, manual_steps, list_reader, register_entries, the Drive ids) serve
+every OpenOOD benchmark: openood_cifar.py registers the CIFAR-10 / CIFAR-100 ones with them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,24 +56,42 @@ DRIVE_IDS = {
     "inaturalist": "1zfLfMvoUD0CUlKNnkk7LgxZZBnTBipdj",
     "openimage_o": "1VUFXnB_z70uHfdgJG2E_pjYOcEgqM7tE",
     "texture": "1OSz1m3hHfVWbRdmMwKbUzoU8Hg9UKcam",
+    # The CIFAR benchmarks' sets (openood_cifar.py).
+    "cifar10": "1Co32RiiWe16lTaiOU6JMMnyUYS41IlO1",
+    "cifar100": "1PGKheHUsf29leJPPGuXqzLBMwl8qMF8_",
+    "tin": "1PZ-ixyx52U989IKsMA2OT-24fToTrelC",
+    "tin597": "1R0d8zBcUxWNXz6CPXanobniiIfQbpKzn",
+    "mnist": "1CCHAGWqA1KJTFFswuF9cbhmB-j98Y1Sb",
+    "svhn": "1DQfc11HOtB1nEwqS4pWUFp8vtQ3DczvI",
+    "places365": "1Ec-LRSTf6u5vEctKX9vRp9OA6tqnJ0Ay",
 }
+# The zips download.py unpacks under images_classic/ (its dir_dict); every other one goes under
+# images_largescale/.
+CLASSIC_ZIPS = frozenset({"texture", "cifar10", "cifar100", "tin", "tin597", "mnist", "svhn",
+                          "places365"})
 
 
 @dataclass(frozen=True)
 class ListSplit:
-    """One split: its list file (in LISTS), the image root its paths are relative to, and the
-    image folder (relative to the image root) that must hold its images."""
+    """One split: its list file (in the list folder `lists`), the image root its paths are
+    relative to, and the image folder (relative to the image root) that must hold its images."""
 
     list_file: str
     root: str
     images: str
+    lists: str = LISTS
+
+    @property
+    def list_path(self) -> str:
+        """The list file relative to the openood folder."""
+        return f"{self.lists}/{self.list_file}"
 
     def requirements(self) -> tuple[FileReq, ...]:
-        return (FileReq(f"{LISTS}/{self.list_file}"), FileReq(f"{self.root}/{self.images}/"))
+        return (FileReq(self.list_path), FileReq(f"{self.root}/{self.images}/"))
 
     def layout(self, folder: Path) -> str:
-        return (f"{folder / LISTS / self.list_file} names images relative to {folder / self.root}/ "
-                f"(e.g. {folder / self.root / self.images}/...)")
+        return (f"{folder / self.lists / self.list_file} names images relative to "
+                f"{folder / self.root}/ (e.g. {folder / self.root / self.images}/...)")
 
 
 def _largescale(list_file: str, images: str) -> ListSplit:
@@ -119,19 +141,20 @@ ENTRIES = {
 }
 
 
-def _zip_steps(zips: tuple[str, ...]) -> str:
+def _zip_steps(zips: tuple[str, ...], lists: tuple[str, ...]) -> str:
     """Where each of OpenOOD's zips goes (as its download script unpacks them)."""
-    lists = (f"benchmark_imglist.zip (Drive id {DRIVE_IDS['benchmark_imglist']}) unzipped in {{dir}}, "
-             f"giving {{dir}}/{LISTS}/*.txt")
-    steps = [lists]
+    giving = ", ".join(f"{{dir}}/{folder}/*.txt" for folder in lists)
+    steps = [(f"benchmark_imglist.zip (Drive id {DRIVE_IDS['benchmark_imglist']}) unzipped in "
+              f"{{dir}}, giving {giving}")]
     for name in zips:
-        root = CLASSIC if name == "texture" else LARGE
+        root = CLASSIC if name in CLASSIC_ZIPS else LARGE
         steps.append(f"{name}.zip (Drive id {DRIVE_IDS[name]}) unzipped in {{dir}}/{root}/{name}/")
     return "; ".join(steps)
 
 
-def _manual(zips: tuple[str, ...], splits: dict[str, ListSplit]) -> str:
-    """The steps that put an entry's files in place ("{dir}": the shared openood folder)."""
+def manual_steps(zips: tuple[str, ...], splits: dict[str, ListSplit]) -> str:
+    """The steps that put an entry's files in place ("{dir}": the shared openood folder): the
+    list zip and the image zips `zips` (names of DRIVE_IDS), with their Drive ids."""
     text = ("OpenOOD v1.5's data is on Google Drive (no published checksums; Drive's confirmation "
             "step needs gdown, so it is not fetched here).")
     if zips:
@@ -140,37 +163,48 @@ def _manual(zips: tuple[str, ...], splits: dict[str, ListSplit]) -> str:
                  f"--datasets {' '.join(zips)} --save_dir {{dir}}`, or fetch each zip")
     else:
         text += " Fetch the image lists"
+    lists = tuple(dict.fromkeys(s.lists for s in splits.values()))
     text += (f" with `gdown ID` (pip install gdown) and unpack as OpenOOD's download script does: "
-             f"{_zip_steps(zips)}. All OpenOOD sets share {{dir}}, laid out as OpenOOD's data/ folder.")
+             f"{_zip_steps(zips, lists)}. All OpenOOD sets share {{dir}}, laid out as OpenOOD's data/ folder.")
     if any(s.images == "imagenet_1k/train" for s in splits.values()):
         text += (" The training images are not in OpenOOD's download: get ILSVRC2012_img_train.tar "
                  "from image-net.org and unpack each class tar into "
                  "{dir}/images_largescale/imagenet_1k/train/WNID/ (e.g. "
                  "{dir}/images_largescale/imagenet_1k/train/n01443537/n01443537_10007.JPEG).")
-    lists = ", ".join(f"{LISTS}/{s.list_file}" for s in splits.values())
-    return text + f" This set reads {lists}."
+    read = ", ".join(s.list_path for s in splits.values())
+    return text + f" This set reads {read}."
 
 
-def _reader(name: str, splits: dict[str, ListSplit], labelled: bool):
+def list_reader(name: str, splits: dict[str, ListSplit], labelled: Collection[str]):
+    """The registry reader of an entry whose splits are image lists: split -> a lazy set at the
+    run's size, rule RULE (OpenOOD's Resize + CenterCrop); the splits in `labelled` keep their
+    labels (in-distribution), the others drop them (OOD sets and outliers)."""
     def read(folder: Path, split: str, size: tuple[int, int]) -> ImageSet:
         spec = splits[split]
-        return image_list_set(folder / LISTS / spec.list_file, folder / spec.root, size, RULE,
-                              name, labelled=labelled, layout=spec.layout(folder))
+        return image_list_set(folder / spec.lists / spec.list_file, folder / spec.root, size, RULE,
+                              name, labelled=split in labelled, layout=spec.layout(folder))
 
     return read
 
 
-_NOTES = ("OpenOOD publishes no checksums for its lists or zips: presence is checked, not digests; "
-          "images are decoded a batch at a time (never cached)")
+NOTES = ("OpenOOD publishes no checksums for its lists or zips: presence is checked, not digests; "
+         "images are decoded a batch at a time (never cached)")
+
+
+def register_entries(entries: dict) -> None:
+    """Register entries given as name -> (title, role, splits, default split, labelled splits,
+    OpenOOD zips they need), all in the shared folder FOLDER."""
+    for name, (title, role, splits, default, labelled, zips) in entries.items():
+        register(Dataset(
+            name, title, splits={s: spec.requirements() for s, spec in splits.items()},
+            default_split=default, read=list_reader(name, splits, labelled), folder=FOLDER,
+            role=role, manual=manual_steps(zips, splits), notes=NOTES,
+        ))
 
 
 def _register_all() -> None:
-    for name, (title, role, splits, default, labelled, zips) in ENTRIES.items():
-        register(Dataset(
-            name, title, splits={s: spec.requirements() for s, spec in splits.items()},
-            default_split=default, read=_reader(name, splits, labelled), folder=FOLDER,
-            role=role, manual=_manual(zips, splits), notes=_NOTES,
-        ))
+    register_entries({name: (title, role, splits, default, set(splits) if labelled else set(), zips)
+                      for name, (title, role, splits, default, labelled, zips) in ENTRIES.items()})
 
 
 _register_all()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from . import registry
+from .benchmarks import is_openood_validation
 from ..modifiers import split_modifiers
 from ..spec import parse_spec
 from ..validation import is_validation_spec, parse_validation_spec
@@ -24,6 +25,8 @@ def registered_sets(specs: Iterable[str | None]) -> list[tuple[str, str | None]]
         if not text:
             continue
         base, _ = split_modifiers(text)
+        if is_openood_validation(base):  # resolved per run (benchmarks.resolve_validation_alias)
+            continue
         if is_validation_spec(base):
             base = parse_validation_spec(base)[1]
             if base is None:  # the run's own test set

@@ -38,7 +38,8 @@ from ..storage.roots import DATA_ROOT_ENV, SHARED_DATA_ENV, data_root, download_
 
 MANIFEST = "sha256_manifest.tsv"
 # Modules that register datasets when imported (add yours here; a missing one is skipped).
-_PLUGINS = ("outlier_exposure.data.catalog.entries", "outlier_exposure.data.catalog.openood")
+_PLUGINS = ("outlier_exposure.data.catalog.entries", "outlier_exposure.data.catalog.openood",
+            "outlier_exposure.data.catalog.openood_cifar")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ...training import holdout
+from ...data.catalog.benchmarks import benchmark_for, is_openood_validation, resolve_validation_alias
 from ...training.config import RunConfig
 from ...data.batches import sequential_batches, to_device_tensor
 from ...data.datasets import load_images, load_labelled
@@ -116,6 +117,8 @@ def _fit_odin(model, cfg, run_dir, device, opts, test_set, ood_specs, recall, po
     if t is not None:
         return scorer.fit(model)
     spec = opts.get("odin_val")
+    benchmark = benchmark_for(cfg.test) if is_openood_validation(spec) else None
+    spec = resolve_validation_alias(spec, cfg.test) if spec else spec
     if not spec:
         raise UserInputError(
             "--score odin tunes its temperature and perturbation on a validation OOD set: name "
@@ -131,7 +134,12 @@ def _fit_odin(model, cfg, run_dir, device, opts, test_set, ood_specs, recall, po
         idx = np.sort(np.random.default_rng(seed).choice(len(ood_val), n_val, replace=False))
         ood_val = ImageSet(x=ood_val.x[idx], y=None, name=ood_val.name,
                            normalised=ood_val.normalised)
-    in_val, what = in_distribution_validation(run_dir, cfg, n_val, seed)
+    if benchmark is not None and benchmark.val_id:  # OpenOOD's ID validation list beside it
+        in_val = load_labelled(benchmark.val_id, cfg.image_shape, seed=seed, role="val:openood",
+                               num_classes=cfg.num_classes)
+        what = f"{len(in_val)} images of {benchmark.val_id}"
+    else:
+        in_val, what = in_distribution_validation(run_dir, cfg, n_val, seed)
     log(f"tuning ODIN on {what} against {len(ood_val)} images of {spec}")
     bs = cfg.eval_batch_size
     return scorer.fit(model, list(input_batches(in_val, cfg, device, bs)),
