@@ -1,27 +1,12 @@
-"""The `oe` command line: builds the parser from `commands/` and turns bad input into one
-clear message and exit status 2."""
+"""The `oe` command line: runs the parser of `commands/` (commands/_parser.py) and turns bad
+input into one clear message and exit status 2."""
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 
-from ._version import __version__
-from .commands import COMMANDS
-from .commands._common import SPEC_HELP
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="oe", description="Outlier Exposure: train, fine-tune and evaluate OOD detectors.",
-        epilog=SPEC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"oe {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f".commands.{name}", __package__).register(sub)
-    return parser
+# The parser lives with the commands (`oe completion` reads it too); callers use cli.build_parser.
+from .commands._parser import build_parser
 
 
 def main(argv: list[str] | None = None) -> int:

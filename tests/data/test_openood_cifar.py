@@ -195,20 +195,29 @@ def test_preflight_names_a_missing_openood_cifar_set_once(tmp_path):
         with pytest.raises(UserInputError) as err:
             require_data(list(BENCHMARKS["cifar10"].ood), "--protocol openood")
     text = str(err.value)
-    assert text.startswith("--protocol openood: dataset openood-cifar10 (")
-    assert "split places365, is not in" in text
-    assert "missing benchmark_imglist/cifar10/test_places365.txt." in text
-    assert openood.DRIVE_IDS["places365"] in text and text.count("To get it") == 1
+    lines = text.splitlines()
+    assert lines[:2] == ["--protocol openood needs 1 dataset that is not in place:",
+                         "  openood-cifar10: benchmark_imglist/cifar10/test_places365.txt -> by "
+                         "hand (steps below)"]
+    assert lines[2] == "By hand:" and lines[3].startswith("  openood-cifar10: OpenOOD v1.5's data")
+    assert openood.DRIVE_IDS["places365"] in text and text.count("OpenOOD v1.5's data is on") == 1
+    assert lines[-1] == "It has no download: get it by hand, as above."
+    # the steps are wrapped (a `command` is kept whole, to be copied): no 2,000-character line
+    assert len(lines) > 10 and max(len(line) for line in lines) < 300
 
 
 def test_preflight_on_an_empty_root_is_one_message_for_the_whole_benchmark(tmp_path):
     with roots.data_settings(tmp_path), pytest.raises(UserInputError) as err:
         require_data([*BENCHMARKS["cifar100"].ood, BENCHMARKS["cifar100"].outliers], "--protocol openood")
     text = str(err.value)
-    assert text.startswith("--protocol openood: dataset openood-cifar100 (")
-    assert "splits cifar10, tin, mnist, svhn, texture, places365, tin597, is not in" in text
-    assert "benchmark_imglist/cifar100/test_tin.txt, images_classic/tin/" in text
+    assert text.startswith("--protocol openood needs 1 dataset that is not in place:\n"
+                           "  openood-cifar100: benchmark_imglist/cifar100/test_cifar10.txt, "
+                           "images_classic/cifar10/ and 12 more -> by hand (steps below)\n")
     assert text.count("OpenOOD v1.5's data is on Google Drive") == 1
+    # a command in backticks is never broken across lines
+    assert "`python scripts/download/download.py --contents datasets --dataset_mode dataset " \
+           "--datasets cifar100 cifar10 tin tin597 mnist svhn texture places365 --save_dir " \
+           f"{tmp_path / 'openood'}`" in text
 
 
 def test_oe_datasets_lists_the_entries(tmp_path, capsys):

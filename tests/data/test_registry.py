@@ -291,6 +291,7 @@ def test_tinyimages_80m_wired_from_its_module(tmp_path):
     (tmp_path / "tinyimages-80m").mkdir()
     (tmp_path / "tinyimages-80m" / "tiny_images.bin").write_bytes(records.tobytes())
     (tmp_path / "tinyimages-80m" / "80mn_cifar_idxs.txt").write_text("2\n4\n")  # 1-based
+    without_checksums("tinyimages-80m")
     with roots.data_settings(tmp_path):
         assert registry.status("tinyimages-80m").state == "present"
         every = load_images("tinyimages-80m", (32, 32, 3))
@@ -380,13 +381,18 @@ def test_imagenet_22k_missing_gives_the_manual_steps(tmp_path):
 # mnist-convnet reads 80M Tiny Images without the CIFAR images, as the reference's loader does by default
 @pytest.mark.parametrize("preset, present, expected", [
     ("mnist-convnet", [],
-     ["needs 2 datasets", "dataset mnist", "splits train, test", "`oe datasets --download mnist --data-root",
-      "dataset tinyimages-80m", "missing tiny_images.bin", "`oe datasets --download tinyimages-80m:no-cifar"]),
+     ["needs 2 datasets", "\n  mnist: train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz and 2 more (11.6 MB) "
+      "-> oe datasets --download mnist --data-root",
+      "\n  tinyimages-80m: tiny_images.bin, 80mn_cifar_idxs.txt (243.6 GB) -> oe datasets --download tinyimages-80m "
+      "--data-root", "Get them all: oe reproduce mnist-convnet --download --data-root"]),
     ("mnist-convnet", ["mnist"],  # the in-distribution set is there: the outliers are named
-     ["dataset tinyimages-80m", "missing tiny_images.bin", "`oe datasets --download tinyimages-80m:no-cifar"]),
+     ["needs 1 dataset that is not", "\n  tinyimages-80m: tiny_images.bin, 80mn_cifar_idxs.txt"]),
     ("tinyimagenet-wrn", [],
-     ["needs 2 datasets", "dataset tinyimagenet", "`oe datasets --download tinyimagenet --data-root",
-      "dataset imagenet-22k", "missing images/", "except the 1,000 ImageNet-1K classes"]),
+     ["needs 2 datasets", "\n  tinyimagenet: tiny-imagenet-200/wnids.txt, tiny-imagenet-200/train/ and 1 more "
+      "(248.1 MB) -> oe datasets --download tinyimagenet --data-root",
+      "\n  imagenet-22k: images/ -> by hand (steps below)\nBy hand:\n  imagenet-22k: sign up at image-net.org",
+      "except the 1,000 ImageNet-1K classes",
+      "(and imagenet-22k by hand, as above)"]),
 ])
 def test_reproduce_names_every_missing_dataset_before_training(tmp_path, capsys, preset, present, expected):
     root = tmp_path / "data"
@@ -400,8 +406,8 @@ def test_reproduce_names_every_missing_dataset_before_training(tmp_path, capsys,
     for part in expected:
         assert part in err, part
     assert err.startswith(f"oe reproduce: error: reproducing preset {preset}")
-    if present:  # only the outliers are missing: one dataset, not a numbered list
-        assert "dataset mnist" not in err and "(1)" not in err
+    if present:  # only the outliers are missing
+        assert "mnist:" not in err
     assert not (tmp_path / "out" / "baseline").exists()  # nothing trained
 
 

@@ -36,7 +36,7 @@ def _write_tiny_images(folder: Path, n: int = 300) -> None:
 
 @pytest.fixture
 def restore_registry():
-    saved = {name: registry.get(name) for name in ("cifar10", "cifar100")}
+    saved = {name: registry.get(name) for name in ("cifar10", "cifar100", "tinyimages-80m")}
     yield
     for ds in saved.values():
         registry.register(ds)
@@ -48,7 +48,7 @@ def test_reproduce_smoke_on_a_fabricated_cifar10(tmp_path, capsys, restore_regis
     write_cifar100(root / "cifar100", n_train=4, n_test=10)
     _write_tiny_images(registry.get("tinyimages-80m").folder and root / registry.get(
         "tinyimages-80m").folder or root / "tinyimages-80m")
-    for name in ("cifar10", "cifar100"):
+    for name in ("cifar10", "cifar100", "tinyimages-80m"):
         _without_checksums(name)
     out = tmp_path / "out"
     argv = ["reproduce", "cifar10-wrn", "--data-root", str(root), "--out", str(out),

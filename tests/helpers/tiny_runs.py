@@ -12,11 +12,14 @@ from outlier_exposure.training.config import config_from_preset
 from outlier_exposure.training.loop import train_run
 
 
-def train_tiny(run_dir: Path, npz: Path, *, calibration: bool = False, epochs: int = 1) -> Path:
+def train_tiny(run_dir: Path, npz: Path, *, calibration: bool = False, epochs: int = 1,
+               **overrides) -> Path:
+    """`overrides`: more run-config values (e.g. lr=0.1 for a baseline worth fine-tuning)."""
     cfg = config_from_preset(
         "quickstart", "baseline", train=f"npz:{npz}:x_train,y_train",
         test=f"npz:{npz}:x_test,y_test", epochs=epochs, batch_size=50,
-        model_kwargs={"width": 8}, calibration_holdout="random:0.1" if calibration else None)
+        model_kwargs={"width": 8}, calibration_holdout="random:0.1" if calibration else None,
+        **overrides)
     return train_run(cfg, run_dir, device="cpu", progress=False)
 
 

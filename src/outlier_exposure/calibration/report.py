@@ -105,11 +105,10 @@ def reliability_diagram(path: Path, panels: list[tuple[str, np.ndarray, np.ndarr
                title=f"{title}\n(n = {len(conf)})")
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)  # atomic, like every other file of a run folder
+    try:
+        runs.save_figure(fig, Path(path), dpi=100, format="png")  # atomic, like every run file
+    finally:
+        plt.close(fig)
 
 
 def write_calibration(run_dir: Path, results: dict, in_dist: tuple[np.ndarray, np.ndarray],

@@ -7,4 +7,5 @@ Adding a command = adding a module here and its name to `COMMANDS` (`import_` fo
 """
 
 COMMANDS = ("train", "tune", "eval", "calibrate", "metrics", "presets", "quickstart", "reproduce",
-            "report", "datasets", "detector", "score", "export", "import_")
+            "report", "datasets", "detector", "score", "export", "import_", "sweep", "runs",
+            "outliers", "completion")

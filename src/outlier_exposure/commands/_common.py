@@ -82,6 +82,16 @@ SPEED_FLAGS = (
 )
 
 
+# `oe tune` and `oe sweep`: the fine-tune's accuracy guard (training/guard.py).
+GUARD_FLAGS = (
+    ("--max-accuracy-drop", dict(type=float, metavar="P",
+                                 help="keep the epoch with the best validation criterion whose "
+                                      "hold-out accuracy is at most P percentage points below "
+                                      "the starting weights' (the baseline needs a hold-out: "
+                                      "oe train --calibration); writes RUN/guard.json")),
+)
+
+
 def add_field_flags(p, flags) -> None:
     """Add each (flag, options) of a table such as RECIPE_FLAGS to the parser or group `p`."""
     for flag, options in flags:
@@ -107,13 +117,45 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     add_field_flags(p, RECIPE_FLAGS)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run in --out from its last finished epoch")
+                   help="continue an interrupted run in --out from its last finished epoch, "
+                        "with its recorded settings (--epochs N extends or shortens it: the "
+                        "cosine schedule then follows N epochs from there; docs/command-line.md)")
+    p.add_argument("--allow-changed-data", action="store_true",
+                   help="with --resume: continue although the training data or outliers "
+                        "changed since the run started (refused without it)")
     add_data_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--tensorboard", action="store_true",
                    help="also log each epoch to RUN/tensorboard (needs the tensorboard package)")
     add_field_flags(p.add_argument_group("speed (fp32 without these is the reference)"),
                     SPEED_FLAGS)
+
+
+# What a resumed run keeps as recorded: flags that would change it are refused, not ignored.
+RESUME_KEEPS = ("--train", "--test", "--outliers", "--calibration", "--model", "--model-arg",
+                "--weights", "--image-size", "--linear-probe")
+
+
+def refuse_with_resume(args, also: tuple[str, ...] = ()) -> None:
+    """With --resume, refuse every flag that would change the recorded run (all but --epochs,
+    resume_plan.py); `also`: the command's own such flags. Without --resume,
+    --allow-changed-data means nothing and is refused too."""
+    if not args.resume:
+        if getattr(args, "allow_changed_data", False):
+            raise UserInputError("--allow-changed-data applies to --resume only; drop it")
+        return
+    flags = [flag for flag, _ in RECIPE_FLAGS + SPEED_FLAGS if flag != "--epochs"]
+    given = [flag for flag in (*RESUME_KEEPS, *flags, *also)
+             if getattr(args, _dest(flag, _options(flag)), None) is not None]
+    if given:
+        raise UserInputError(
+            f"{', '.join(given)}: --resume continues the run in {args.out} with its recorded "
+            "settings (config.json); drop them, or start a new run with another --out "
+            "(--epochs N may change the run's length)")
+
+
+def _options(flag: str) -> dict:
+    return next((options for f, options in RECIPE_FLAGS + SPEED_FLAGS if f == flag), {})
 
 
 def training_overrides(args) -> dict:

@@ -117,7 +117,8 @@ def run_eval(args) -> int:
     results = evaluate_text_run(
         args.run, args.ood, score=args.score, draws=args.draws, ratio=args.ratio,
         recall=DEFAULT_RECALL if args.recall is None else args.recall, positive=args.positive,
-        rule=args.rule, seed=args.seed, device=args.device, data_root=args.data_root)
+        rule=args.rule, seed=args.seed, device=args.device, data_root=args.data_root,
+        progress=not args.quiet)
     print(results_text(results))
     if "test_perplexity" in results:
         print(f"Test perplexity: {results['test_perplexity']:.2f} ({results['unit']})")

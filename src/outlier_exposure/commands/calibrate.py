@@ -27,6 +27,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..training.lock import run_lock
+
+    # One writer per run folder (training/lock.py): held while the run is read and written.
+    with run_lock(args.run, "calibrate", arg=None, create=False):
+        return _run(args)
+
+
+def _run(args) -> int:
     from ..calibration.protocol import calibrate_run
     from ..calibration.report import calibration_text
 

@@ -23,6 +23,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..training.lock import run_lock
+
+    # One writer per run folder (training/lock.py): held while the run is read and written.
+    with run_lock(args.run, "detector", arg=None, create=False):
+        return _run(args)
+
+
+def _run(args) -> int:
     from ..deploy import fix_detector
 
     info = fix_detector(args.run, score=args.score, tpr=args.tpr, holdout=args.holdout,

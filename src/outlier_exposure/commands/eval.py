@@ -41,6 +41,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="autocast precision of the forward passes (default fp32)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar over the OOD sets")
     posthoc = p.add_argument_group("post-hoc scores")
     posthoc.add_argument("--odin-val", metavar="SPEC",
                          help="odin: validation OOD set its T and eps are tuned on (never a test "
@@ -58,6 +59,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..training.lock import run_lock
+
+    # One writer per run folder (training/lock.py): held while the run is read and written.
+    with run_lock(args.run, "eval", arg=None, create=False):
+        return _run(args)
+
+
+def _run(args) -> int:
     from ..evaluation.evaluate import evaluate
     from ..evaluation.results import results_text, scores_summary
 
@@ -80,7 +89,8 @@ def run(args) -> int:
                      recall=0.95 if args.recall is None else args.recall,
                      positive=args.positive, rule=args.rule, seed=args.seed,
                      device=args.device, precision=args.precision,
-                     draw_size=args.ood_draw_size, score_options=options, log=print)
+                     draw_size=args.ood_draw_size, score_options=options, log=print,
+                     progress=not args.quiet)
     for results in found.values():  # one table per score
         print(results_text(results))
     run_dir = Path(args.run)

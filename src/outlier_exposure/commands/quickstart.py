@@ -36,6 +36,6 @@ def run(args) -> int:
           f"and {out / 'oe'}")
     from ..reporting.report import write_report
 
-    report = write_report([out], out / "report")
+    report = write_report([out], out / "report", progress=not args.quiet)
     print(f"report with figures: {report.markdown}")
     return 0

@@ -17,13 +17,14 @@ def register(sub) -> None:
                    help="one name per run, in order (default: the run folders' names)")
     p.add_argument("--latex", action="store_true", help="also write report.tex (booktabs tables)")
     p.add_argument("--no-figures", action="store_true", help="tables only, no figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar over the figures")
 
 
 def run(args) -> int:
     from ..reporting.report import write_report
 
     rep = write_report(args.runs, args.out, labels=args.labels, latex=args.latex,
-                       with_figures=not args.no_figures)
+                       with_figures=not args.no_figures, progress=not args.quiet)
     for line in rep.differences:
         print(f"note: runs differ in {line}")
     written = [rep.markdown, rep.csv, rep.json] + ([rep.latex] if rep.latex else [])

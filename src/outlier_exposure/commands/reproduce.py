@@ -18,6 +18,11 @@ def register(sub) -> None:
                                   "trec, 20ng, offline-sst, lm, offline-lm (see `oe presets`)")
     p.add_argument("--out", help="output folder (default runs/PRESET)")
     p.add_argument("--data-root", help="folder holding the datasets (see `oe datasets`)")
+    p.add_argument("--download", action="store_true",
+                   help="first download the missing datasets the run reads: prints the plan "
+                        "(each set, its size, source and checksum), fetches them with checksums "
+                        "checked (an interrupted download resumes), then runs; sets that must "
+                        "be got by hand stop it before anything trains")
     p.add_argument("--scratch", action="store_true", help="also train OE from scratch")
     p.add_argument("--calibration", action="store_true",
                    help="also the calibration rows: baseline and OE fine-tune trained with the "
@@ -74,6 +79,10 @@ def run(args) -> int:
     if args.preset in text_presets and (args.seeds is not None or args.protocol):
         raise UserInputError(f"--seeds and --protocol are for image presets; {args.preset} is a "
                              "text preset")
+    if args.preset in text_presets and args.download:
+        raise UserInputError(f"--download fetches the image presets' datasets; {args.preset} is a "
+                             "text preset: get its sets with `python -m "
+                             "outlier_exposure.text.download NAME ...` (see docs/nlp.md)")
     if args.preset in text_presets:
         results = text_presets[args.preset](out, data_root=args.data_root, device=args.device,
                                             progress=not args.quiet, scratch=args.scratch,
@@ -85,7 +94,7 @@ def run(args) -> int:
     else:
         results = reproduce(args.preset, out, scratch=args.scratch, device=args.device,
                             progress=not args.quiet, overrides=_image_overrides(args),
-                            eval_options=_eval_options(args))
+                            eval_options=_eval_options(args), download=args.download)
     print()
     print(comparison_with_reference(args.preset, results))
     _print_text_notes(results)
@@ -118,7 +127,7 @@ def _run_seeds(args, out: Path, started: float) -> int:
     _, aggregates = reproduce_seeds(args.preset, out, args.seeds, scratch=args.scratch,
                                     device=args.device, progress=not args.quiet,
                                     overrides=_image_overrides(args),
-                                    eval_options=_eval_options(args))
+                                    eval_options=_eval_options(args), download=args.download)
     print()
     for stage, aggregate in aggregates.items():
         print(f"[{stage}] over {args.seeds} training seeds:")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from . import _text as text_cli
 from ._common import (
-    add_model_flags, add_parser, add_training_flags, model_overrides, training_overrides)
+    add_model_flags, add_parser, add_training_flags, model_overrides, refuse_with_resume,
+    training_overrides)
 
 
 def register(sub) -> None:
@@ -31,6 +32,7 @@ def run(args) -> int:
     from ..training.config import config_from_preset, load_config
     from ..training.loop import train_run
 
+    refuse_with_resume(args, also=("--preset",) if args.preset != "quickstart" else ())
     if args.resume:
         cfg = load_config(Path(args.out))
     else:
@@ -40,6 +42,7 @@ def run(args) -> int:
                                  calibration_holdout=resolve_rule(args.preset, args.calibration),
                                  **training_overrides(args))
     run_dir = train_run(cfg, args.out, resume=args.resume, device=args.device,
-                        progress=not args.quiet, tensorboard=args.tensorboard)
+                        progress=not args.quiet, tensorboard=args.tensorboard,
+                        epochs=args.epochs, allow_changed_data=args.allow_changed_data)
     print(f"trained: {run_dir}")
     return 0

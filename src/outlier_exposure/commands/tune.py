@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 from pathlib import Path
 
 from ..errors import UserInputError
 from . import _text as text_cli
 from ._common import (
-    add_field_flags, add_model_flags, add_parser, add_training_flags, field_overrides, flags_set,
-    model_overrides, training_overrides)
+    GUARD_FLAGS, add_field_flags, add_model_flags, add_parser, add_training_flags, field_overrides,
+    flags_set, model_overrides, refuse_with_resume, training_overrides)
+
+
+def margin(text: str) -> float | str:
+    """--m-in / --m-out: a finite number, or `auto` (read from the baseline when the fine-tune
+    starts: training/energy_margins.py; the literal is training.config.AUTO_MARGIN, spelt out
+    so that `oe --help` does not import the training layer)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a margin: give a number (e.g. -23) "
+                                         "or auto")
+    return value
+
 
 # The fine-tune's loss flags (run-config fields, as in _common.RECIPE_FLAGS).
 LOSS_FLAGS = (
@@ -16,9 +35,13 @@ LOSS_FLAGS = (
                     help="oe (default): CE + lambda * H(U; p) on the outliers; energy: energy "
                          "fine-tuning (Liu et al. 2020), CE + w * squared hinges on "
                          "E = -logsumexp(z); its run is evaluated with the energy score")),
-    ("--m-in", dict(type=float,
-                    help="energy: in-distribution margin (preset's: -23 CIFAR-10, -27 CIFAR-100)")),
-    ("--m-out", dict(type=float, help="energy: outlier margin (preset's: -5)")),
+    ("--m-in", dict(type=margin,
+                    help="energy: in-distribution margin (preset's: -23 CIFAR-10, -27 CIFAR-100), "
+                         "or auto: 2.5 x the median of the baseline's in-distribution energies "
+                         "(docs/scores-and-energy.md)")),
+    ("--m-out", dict(type=margin, help="energy: outlier margin (preset's: -5), or auto: the "
+                                       "0.99-quantile of the baseline's outlier energies, or of "
+                                       "its in-distribution energies when higher")),
     ("--energy-weight", dict(type=float, help="energy: weight w of the margin term (0.1)")),
 )
 ENERGY_FLAGS = LOSS_FLAGS[1:]  # settings of the energy loss only
@@ -35,6 +58,7 @@ def register(sub) -> None:
     p.add_argument("--preset", default=None,
                    help="with --weights and no baseline: the recipe (default: pretrained)")
     add_field_flags(p.add_argument_group("loss (default: the paper's OE loss)"), LOSS_FLAGS)
+    add_field_flags(p.add_argument_group("accuracy guard (docs/tuning.md)"), GUARD_FLAGS)
     add_model_flags(p)
     add_training_flags(p)
 
@@ -46,10 +70,14 @@ def run(args) -> int:
     if text_cli.is_text_tune(args):  # the baseline (or --resume run) is a text run
         if args.loss not in (None, "oe"):
             raise UserInputError(f"--loss {args.loss}: text runs fine-tune with the OE loss only")
+        if args.max_accuracy_drop is not None:
+            raise UserInputError("--max-accuracy-drop guards image fine-tunes only; drop it")
         return text_cli.run_tune(args)
     energy_flags = flags_set(args, ENERGY_FLAGS)
     if energy_flags and args.loss != "energy":
         raise UserInputError(f"{', '.join(energy_flags)} set the energy loss: add --loss energy")
+    refuse_with_resume(args, also=("--preset", "--loss", "--m-in", "--m-out",
+                                   "--energy-weight", "--max-accuracy-drop"))
     if args.resume:
         cfg = load_config(Path(args.out))
     elif not args.baseline:
@@ -64,9 +92,10 @@ def run(args) -> int:
                 "model and recipe; drop them, or drop the baseline to fine-tune --weights")
         cfg = tune_config(Path(args.baseline), outliers=args.outliers, train=args.train,
                           test=args.test, **field_overrides(args, LOSS_FLAGS),
-                          **training_overrides(args))
+                          **field_overrides(args, GUARD_FLAGS), **training_overrides(args))
     run_dir = train_run(cfg, args.out, resume=args.resume, device=args.device,
-                        progress=not args.quiet, tensorboard=args.tensorboard)
+                        progress=not args.quiet, tensorboard=args.tensorboard,
+                        epochs=args.epochs, allow_changed_data=args.allow_changed_data)
     print(f"fine-tuned ({cfg.loss} loss): {run_dir}")
     return 0
 
@@ -84,4 +113,5 @@ def _pretrained_tune_config(args):
             "fine-tune with --resume --out RUN")
     return config_from_preset(args.preset or "pretrained", "oe-tune", train=args.train,
                               test=args.test, outliers=args.outliers, **model_overrides(args),
-                              **field_overrides(args, LOSS_FLAGS), **training_overrides(args))
+                              **field_overrides(args, LOSS_FLAGS),
+                              **field_overrides(args, GUARD_FLAGS), **training_overrides(args))

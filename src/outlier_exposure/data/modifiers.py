@@ -12,6 +12,10 @@ loaded.
 - `@negative`: every pixel value v becomes 255 - v, i.e. 1 - x on [0, 1] inputs. The reference's
   "Negative MNIST" OOD set is the MNIST test set read as `1 - img` (MNIST/test.py):
   `mnist:test@negative`.
+- `@exclude:FILE`: the set without the indices listed in FILE (one 0-based index per line, `#`
+  comments; hygiene/exclusion.py), e.g. the duplicates `oe outliers check --write FILE` found.
+  The indices are positions in the set as the spec to the left of `@exclude` makes it. FILE
+  may not contain '@'. A lazy set (80 Million Tiny Images) stays lazy.
 
 Modifiers are split off from the right and only when they match exactly, so a path may still
 contain '@'. Several may be chained: `dtd10@jpeg75@first500`.
@@ -28,9 +32,10 @@ from PIL import Image
 
 from ..errors import UserInputError
 from .formats.lazy import LazyImages, take
+from .hygiene.exclusion import exclude_images, read_exclusion
 from .imageset import ImageSet
 
-_MODIFIER = re.compile(r"@(jpeg\d+|first\d+|random\d+|negative)$")
+_MODIFIER = re.compile(r"@(jpeg\d+|first\d+|random\d+|negative|exclude:[^@]*)$")
 
 
 def split_modifiers(spec: str) -> tuple[str, list[str]]:
@@ -72,10 +77,22 @@ def _per_batch(x, fn):
     return fn(np.asarray(x))
 
 
+def _exclude(images: ImageSet, path: str, spec: str) -> ImageSet:
+    if not path:
+        raise UserInputError(f"{spec}: @exclude needs a file, e.g. SPEC@exclude:exclude.txt")
+    excluded = read_exclusion(path, len(images), spec)
+    if len(excluded) == len(images):
+        raise UserInputError(f"{spec}: exclusion file {path} lists all {len(images)} images of "
+                             "the set; nothing would be left")
+    return exclude_images(images, excluded)
+
+
 def apply_modifiers(images: ImageSet, modifiers: list[str], spec: str) -> ImageSet:
     for mod in modifiers:
         if mod == "negative":
             images = negative(images, spec)
+        elif mod.startswith("exclude:"):
+            images = _exclude(images, mod[len("exclude:"):], spec)
         elif mod.startswith(("first", "random")):
             kind, n = ("first", int(mod[5:])) if mod.startswith("first") else ("random", int(mod[6:]))
             if n < 1:

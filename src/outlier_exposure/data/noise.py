@@ -61,6 +61,7 @@ def make_noise(
         raise UserInputError(f"unknown noise kind {kind!r}; choose one of: {', '.join(NOISE_KINDS)}")
     if int(n) <= 0:
         raise UserInputError(f"noise:{kind} needs a positive number of images, got {n}")
+    _check_fits(kind, int(n), shape)
     lo, hi = (float(v) for v in value_range)
     if not lo < hi:
         raise UserInputError(f"noise value range {value_range} must have low < high")
@@ -80,3 +81,19 @@ def make_noise(
         # made in [-1, 1]; mapped affinely onto [lo, hi] (the identity for [-1, 1])
         x = unit if (lo, hi) == (-1.0, 1.0) else lo + (unit + 1) * (0.5 * (hi - lo))
     return ImageSet(x=x.astype(np.float32, copy=False), y=None, name=kind, normalised=True)
+
+
+def _check_fits(kind: str, n: int, shape) -> None:
+    """Refuse a noise set larger than the memory budget (noise:gaussian:1000000000000 would
+    otherwise ask numpy for terabytes): noise is made in memory, as float32."""
+    from .sources import memory_budget  # the budget auto-streaming uses (OE_MEMORY_BUDGET)
+
+    needed = n * 4
+    for side in shape:
+        needed *= int(side)
+    budget = memory_budget()
+    if needed > budget:
+        raise UserInputError(
+            f"noise:{kind}:{n} would take {needed / 2 ** 30:.1f} GiB (float32 images of "
+            f"{tuple(int(s) for s in shape)}), more than the memory budget of "
+            f"{budget / 2 ** 30:.1f} GiB; ask for fewer images (or raise OE_MEMORY_BUDGET)")

@@ -34,10 +34,21 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 def _existing_file(path: str | Path, what: str) -> Path:
     path = Path(path)
     if not path.exists():
-        raise UserInputError(f"{what} not found: {path} (check the path)")
+        raise UserInputError(f"{what} not found: {path} ({_path_hint(path)})")
     if path.is_dir():
         raise UserInputError(f"{what} {path} is a folder, not a file (use folder:{path} for image folders)")
     return path
+
+
+def _path_hint(path: Path) -> str:
+    """What to check for a missing path. A relative one is read from the working directory:
+    a run's config.json from before paths were stored absolute may name it relative to the
+    directory the run was trained in."""
+    if path.is_absolute():
+        return "check the path"
+    return (f"a relative path, read from the working directory {Path.cwd()}: run the command "
+            "from the directory the path is relative to, or, if a run's config.json names it, "
+            "make the path absolute there")
 
 
 def _as_nhwc(x: np.ndarray, source: str) -> np.ndarray:
@@ -413,7 +424,7 @@ def load_folder(
     """
     path = Path(path)
     if not path.is_dir():
-        hint = " (use npz:/npy: for array files)" if path.is_file() else " (check the path)"
+        hint = " (use npz:/npy: for array files)" if path.is_file() else f" ({_path_hint(path)})"
         raise UserInputError(f"image folder not found: {path}{hint}")
     target = _target_size(size)
     files, labels, classes = _list_folder(path)

@@ -169,8 +169,26 @@ def parse_spec(text: str) -> Spec:
     if sep and kind in _PARSERS:
         if not rest or rest.endswith(":"):
             raise _malformed(text, f"{kind}: needs a {'kind' if kind == 'noise' else 'path'} and no trailing ':'")
-        return _PARSERS[kind](rest, text)
+        spec = _PARSERS[kind](rest, text)
+        if kind != "noise":
+            _check_path_length(spec.target, text)
+            if spec.options.get("labels"):
+                _check_path_length(spec.options["labels"], text)
+        return spec
     return _parse_builtin(text)
+
+
+# Linux's limits (PATH_MAX, NAME_MAX): a longer path fails in the OS with ENAMETOOLONG.
+MAX_PATH, MAX_NAME = 4096, 255
+
+
+def _check_path_length(path: str, text: str) -> None:
+    longest = max((len(part.encode()) for part in path.replace("\\", "/").split("/")), default=0)
+    if len(path.encode()) > MAX_PATH or longest > MAX_NAME:
+        shown = text if len(text) <= 80 else text[:60] + "..." + text[-15:]
+        raise _malformed(shown, f"its path is {len(path)} characters long (with a name of "
+                                f"{longest}); paths are limited to {MAX_PATH} characters and each "
+                                f"name to {MAX_NAME}: check the path")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,18 +8,19 @@ hold-out (`--calibration`; never trained on); a run without one falls back to it
 with a warning: the threshold then saw test data. It writes `RUN/detector.json` (score,
 threshold, requested and achieved TPR, the held-out data, package version, model name, kwargs,
 classes, the sha256 of `model.pt` and the scorer's settings) and, for a scorer that fits
-tensors (Mahalanobis, KNN), `RUN/detector_stats.pt` (those tensors only). The score is the
+tensors (Mahalanobis, KNN), `RUN/detector_stats.pt` (those tensors only; detector.json keeps
+its sha256 too). A model or held-out scores with NaN or infinity are refused: a NaN threshold
+would flag nothing. The score is the
 scorer's own `deployed()` module (`evaluation/posthoc/`): nothing here knows a score by name.
 
-`load_detector(RUN)` reads them back (`torch.load(weights_only=True)`: no code is unpickled)
-after checking that the package's major version and the run's model are those the threshold
+`load_detector(RUN)` reads them back (`torch.load(weights_only=True)`: no code is unpickled;
+every field checked, detector_file.py) after checking that the package's major version and the run's model are those the threshold
 was fixed for; `det.score(x)` and `det.predict(x)` take uint8 images or file paths
 (`inputs.py`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import NamedTuple
@@ -32,15 +33,16 @@ from ..training import holdout, runs
 from ..data.datasets import load_images, load_labelled
 from ..data.storage.download import hash_file
 from ..errors import UserInputError
-from ..evaluation.posthoc import SCORERS, Scorer, deployable_names, make_scorer
+from ..evaluation.posthoc import SCORERS, deployable_names
 from ..evaluation.posthoc.run_data import fit_scorers
 from ..evaluation.protocol import default_score, load_trained_model
+from ..training.run_files import load_environment
 from ..training.setup import resolve_device
+from .detector_file import DETECTOR, FORMAT, STATS_FILE, read_info, saved_scorer
 from .inputs import read_inputs
 from .module import DetectorModule
 
-DETECTOR, STATS_FILE = "detector.json", "detector_stats.pt"
-FORMAT = 1
+# The files and their format: detector_file.py (which reads them back, checked).
 
 
 class Prediction(NamedTuple):
@@ -144,17 +146,6 @@ def _check_deployable(score: str) -> None:
                          f"choose one of {', '.join(deployable_names())}")
 
 
-def _saved_scorer(run_dir: Path, score: str, info: dict) -> Scorer:
-    """The fitted scorer of a detector file: its settings, and its tensors from STATS_FILE."""
-    settings = info.get("score_settings")
-    if settings is None:
-        # Files of before the scorer registry kept knn's one setting, k, at the top level.
-        settings = {"k": info["k"]} if info.get("k") else {}
-    scorer = make_scorer(score, **settings)
-    state = runs.load_torch(run_dir / STATS_FILE) if scorer.fitted else None
-    return scorer.load_fitted_state(state)
-
-
 def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 0.95,
                  holdout: str | None = None, knn_k: int = 50, device: str | None = "cpu",
                  log=print) -> dict:
@@ -164,6 +155,8 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
     if not 0 < tpr <= 1:
         raise UserInputError(f"--tpr {tpr} must be in (0, 1], e.g. 0.95 (95% of in-distribution "
                              "images accepted)")
+    if knn_k < 1:
+        raise UserInputError(f"--knn-k {knn_k} must be >= 1 (the k-th nearest neighbour)")
     dev = resolve_device(device)
     model, cfg = load_trained_model(run_dir, dev)
     score = score or default_score(cfg)
@@ -175,6 +168,13 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
     module = DetectorModule(model, cfg.mean, cfg.std, scorer.deployed(),
                             input_size=getattr(cfg, "input_size", None)).to(dev)
     _, held_scores, _ = _run_batches(module, np.asarray(images.x), dev, cfg.eval_batch_size)
+    # A NaN score (or statistic) makes a NaN threshold, and `score > NaN` flags nothing: refused.
+    if not np.isfinite(held_scores).all() or any(
+            not bool(torch.isfinite(v).all()) for v in (stats or {}).values()):
+        raise UserInputError(
+            f"the {score} scores of {run_dir} on the held-out images are NaN or infinite "
+            f"({int((~np.isfinite(held_scores)).sum())} of {len(held_scores)}), so no threshold "
+            "can be fixed; evaluate the run (`oe eval`) and retrain it if its outputs diverged")
     threshold = threshold_at_tpr(held_scores, tpr)
     info = {
         "format": FORMAT,
@@ -199,6 +199,8 @@ def fix_detector(run_dir: str | Path, *, score: str | None = None, tpr: float = 
     }
     if stats:
         runs.save_torch(run_dir / STATS_FILE, {k: v.cpu() for k, v in stats.items()})
+        # detector.json vouches for the statistics too: load_detector checks this digest.
+        info["stats_sha256"] = hash_file(run_dir / STATS_FILE)
     runs.write_json(run_dir / DETECTOR, info)
     return info
 
@@ -207,15 +209,9 @@ def load_detector(run_dir: str | Path, device: str | None = "cpu") -> Detector:
     """The detector `oe detector` fixed for RUN (see the module docstring)."""
     run_dir = Path(run_dir)
     path = run_dir / DETECTOR
-    if not path.exists():
-        raise UserInputError(f"{run_dir} has no {DETECTOR}: fix its threshold first with "
-                             f"`oe detector {run_dir}`")
-    try:
-        info = json.loads(path.read_text())
-        score, threshold = info["score"], float(info["threshold"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise UserInputError(f"{path} is not a detector file ({exc}); rerun `oe detector {run_dir}`") from None
-    env = _environment(run_dir)
+    info = read_info(run_dir)  # checked: known score, finite threshold, shape (detector_file.py)
+    threshold = float(info["threshold"])
+    env = load_environment(run_dir)
     for what, version in (("the detector", info.get("package_version")),
                           ("the run", env.get("outlier_exposure"))):
         if version and _major(version) != _major(__version__):
@@ -232,15 +228,7 @@ def load_detector(run_dir: str | Path, device: str | None = "cpu") -> Detector:
             f"{path} was fixed for another model ({recorded[0]} {recorded[1]}, "
             f"{recorded[2]} classes, model.pt sha256 {str(info.get('model_sha256'))[:12]}) than "
             f"{run_dir} now holds: rerun `oe detector {run_dir}`")
-    scorer = _saved_scorer(run_dir, score, info)
+    scorer = saved_scorer(run_dir, info)
     module = DetectorModule(model, cfg.mean, cfg.std, scorer.deployed(), threshold,
                             input_size=getattr(cfg, "input_size", None))
     return Detector(module, info, dev)
-
-
-def _environment(run_dir: Path) -> dict:
-    path = run_dir / runs.ENVIRONMENT
-    try:
-        return json.loads(path.read_text()) if path.exists() else {}
-    except json.JSONDecodeError:
-        return {}

@@ -16,6 +16,7 @@ bool), and carries `detector.json` as an extra file:
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserInputError
+from ..training import runs
 from .detector import load_detector
 
 
@@ -48,5 +50,9 @@ def export_detector(run_dir: str | Path, out: str | Path) -> Path:
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(detector.module.eval(), example, check_trace=False)
     info = dict(detector.info, exported_from=str(run_dir))
-    traced.save(str(out), _extra_files={"detector.json": json.dumps(info, indent=2)})
+    buffer = io.BytesIO()  # saved in memory, then written atomically (training/runs.py)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation, as above
+        torch.jit.save(traced, buffer, _extra_files={"detector.json": json.dumps(info, indent=2)})
+    runs.write_bytes(out, buffer.getvalue())
     return out

@@ -56,6 +56,8 @@ class OODSet:
 # A set smaller than that gives all its units, as the reference's loader runs out.
 DRAW_BATCHES = {"reference-image": 200, "reference-text": 64}
 DRAW_SIZE_RULES = ("exact", *DRAW_BATCHES)
+MAX_DRAWS = 1000
+MAX_SEED = 2 ** 32 - 1  # numpy's seeds (np.random.default_rng takes any int >= 0; keep it sane)
 
 
 def draw_size(n_test: int, ratio: int, rule: str = "exact") -> int:
@@ -85,6 +87,14 @@ class DrawSettings:
     def check(self) -> None:
         if self.draws < 1 or self.ratio < 1:
             raise UserInputError("--draws and --ratio must be >= 1")
+        # Every draw is scored and summarised: a bound keeps a typo from running for days.
+        if self.draws > MAX_DRAWS:
+            raise UserInputError(f"--draws {self.draws}: at most {MAX_DRAWS} (the paper uses 10; "
+                                 "the std over draws settles long before that)")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserInputError(f"--seed {self.seed} must lie in [0, {MAX_SEED}]")
+        if not 0 < self.recall < 1:  # NaN fails this too
+            raise UserInputError(f"--recall {self.recall} must lie in (0, 1), e.g. 0.95 (FPR95)")
         draw_size(1, 1, self.draw_size)  # refuses an unknown rule
 
     def per_draw(self, n_test: int, too_few: str) -> int:

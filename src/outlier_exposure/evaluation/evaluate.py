@@ -15,6 +15,8 @@ from ..training import runs
 from ..training.config import PROTOCOLS
 from .openood import PROTOCOL as OPENOOD
 from .openood import evaluate_openood
+from .draws import DrawSettings
+from .posthoc.run_data import check_score_options
 from .protocol import evaluate_scores
 
 # Options of the paper's protocol only: its draws. (`ood` is its flat list of OOD sets; OpenOOD's
@@ -37,6 +39,11 @@ def evaluate(run_dir: str | Path, *, protocol: str | None = None, **options) -> 
     """{score: results} of the run under `protocol` (None: the run's own). `options` are those
     of `protocol.evaluate_scores` or `openood.evaluate_openood`; None values are left out, and
     `rule` None takes the protocol's own ("closest" for the paper, "roc" for OpenOOD)."""
+    # The flags first, then the run (either protocol: seed and recall apply to both).
+    check_score_options(options.get("score_options"))
+    defaults = DrawSettings()
+    DrawSettings(**{k: defaults.__dict__[k] if options.get(k) is None else options[k]
+                    for k in ("draws", "ratio", "recall", "seed", "draw_size")}).check()
     protocol = run_protocol_name(run_dir, protocol)
     given = {k: v for k, v in options.items() if v is not None}
     wrong = _OPENOOD_ONLY if protocol == "paper" else _PAPER_ONLY

@@ -29,7 +29,9 @@ from ..data.imageset import ImageSet
 from ..data.validation import is_validation_spec
 from ..errors import UserInputError
 from ..metrics import openood_metrics
+from ..training.progress import each
 from ..training.setup import resolve_device
+from ..training import runs
 from .posthoc.run_data import fit_scorers
 from .protocol import _image_scorer, _score_names, load_trained_model
 from .results import Results, write_results
@@ -137,12 +139,13 @@ def evaluate_openood(
     write: bool = True,
     score_options: dict | None = None,
     log=None,
+    progress: bool = False,
 ) -> dict[str, dict]:
     """OpenOOD v1.5's protocol for one or more scores: {score: results}, in the order asked.
 
     Writes (with `write`) results.json (.csv, .md) and results_openood.json for the first score,
     `results_<score>.json` for each when there are several, and `scores_<score>.npz` ("in",
-    then "ood:SET" for every image of each set)."""
+    then "ood:SET" for every image of each set). `progress=True`: a bar over the OOD sets."""
     run_dir = Path(run_dir)
     log = log or (lambda *_: None)
     dev = resolve_device(device)
@@ -161,8 +164,11 @@ def evaluate_openood(
     in_scores = {name: np.asarray(v, dtype=np.float64) for name, v in in_found.items()}
     per_score = {name: {} for name in names}
     cache = {name: {"in": in_scores[name].astype(np.float32)} for name in names}
-    for group, spec, images in _group_sets(groups, cfg, test, seed):
-        log(f"[{group}] {spec}: {len(images)} images")
+    sets = each(_group_sets(groups, cfg, test, seed), len(groups.specs()), "OOD sets", progress,
+                name=lambda found: f"{found[0]}: {found[1]}, {len(found[2])} images")
+    for group, spec, images in sets:
+        if not progress:  # with a bar, the set and its size are beside it, not on its line
+            log(f"[{group}] {spec}: {len(images)} images")
         out_scores = _chunked_scores(images, score_images)
         set_name = images.name
         k = 2
@@ -198,7 +204,7 @@ def _write(run_dir: Path, found: dict[str, Results], cache: dict[str, dict]) -> 
     write_results(run_dir, first)
     first.save(run_dir / RESULTS_FILE)
     for name, arrays in cache.items():
-        np.savez_compressed(run_dir / f"scores_{name}.npz", **arrays)
+        runs.save_npz(run_dir / f"scores_{name}.npz", **arrays)  # atomic: a kill keeps the old cache
     if len(found) > 1:
         for name, record in found.items():
             record.save(run_dir / f"results_{name}.json")

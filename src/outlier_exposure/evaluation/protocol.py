@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..training import runs
+from ..training.run_files import load_trained_weights
 from ..training.config import RunConfig
 from ..data.batches import sequential_batches, to_device_tensor
 from ..data.catalog.benchmarks import resolve_validation_alias
@@ -42,6 +43,7 @@ from ..data.imageset import ImageSet
 from ..data.validation import is_validation_spec
 from ..errors import UserInputError
 from ..training.precision import autocast
+from ..training.progress import each
 from .posthoc import logits_and_features, scorer_names
 from .posthoc.run_data import fit_scorers, input_batches
 from .draws import DrawSettings, OODSet, classification_outcome, run_protocol
@@ -66,7 +68,9 @@ def predict_logits(model, images: ImageSet, cfg: RunConfig, device, batch_size: 
 def load_trained_model(run_dir: Path, device) -> tuple[torch.nn.Module, RunConfig]:
     cfg = runs.load_config(run_dir)
     model = build_model(cfg)
-    model.load_state_dict(runs.load_final_weights(run_dir))
+    # model.pt checked: a state dict that fits the model, with finite weights (a NaN model
+    # would score everything NaN and fix a NaN threshold).
+    load_trained_weights(model, run_dir)
     return model.to(device).eval(), cfg
 
 
@@ -131,6 +135,7 @@ def evaluate_scores(
     write: bool = True,
     score_options: dict | None = None,
     log=None,
+    progress: bool = False,
 ) -> dict[str, dict]:
     """The protocol for several scores at once: {score: results}, in the order asked.
 
@@ -140,10 +145,12 @@ def evaluate_scores(
     same images. Every score sees the same draws. Written: `results.json` (.csv, .md) and
     `scores_<score>.npz` for the first score as for one score; with several, also
     `results_<score>.json` and `scores_<score>.npz` for each and `scores_summary.md`.
-    `draw_size` (a draws.DRAW_SIZE_RULES name) defaults to the run's `ood_draw_size`."""
+    `draw_size` (a draws.DRAW_SIZE_RULES name) defaults to the run's `ood_draw_size`.
+    `progress=True` shows a bar over the OOD sets on stderr."""
     run_dir = Path(run_dir)
     log = log or (lambda *_: None)
-    DrawSettings(draws=draws, ratio=ratio, draw_size=draw_size or "exact").check()
+    DrawSettings(draws=draws, ratio=ratio, recall=recall, seed=seed,
+                 draw_size=draw_size or "exact").check()  # before the model loads
     dev = resolve_device(device)
     model, cfg = load_trained_model(run_dir, dev)
     settings = DrawSettings(draws=draws, ratio=ratio, recall=recall, positive=positive, rule=rule,
@@ -165,7 +172,7 @@ def evaluate_scores(
     test_error, error_detection = classification_outcome(logits, test.y, settings)
     settings.per_draw(len(test), f"the test set {cfg.test} has {len(test)} images")
     outcomes = run_protocol(in_scores, _image_sets(ood, cfg, test, (len(test) // ratio) * draws,
-                                                   seed, score_images), settings)
+                                                   seed, score_images, progress), settings)
     common = dict(run=str(run_dir), in_dist=cfg.test, model=cfg.model,
                   # An energy fine-tune is an "oe-tune" run trained with another loss: named
                   # apart so that reports never set the OE paper's numbers beside it.
@@ -202,9 +209,10 @@ def _image_scorer(model, cfg: RunConfig, scorers: dict, dev, precision: str):
 
 
 def _image_sets(specs: list[str], cfg: RunConfig, test: ImageSet, n: int, seed: int,
-                score_images) -> Iterator[OODSet]:
-    """The OOD image sets, each read when the protocol reaches it (`n`: noise images made)."""
-    for spec in specs:
+                score_images, progress: bool = False) -> Iterator[OODSet]:
+    """The OOD image sets, each read when the protocol reaches it (`n`: noise images made);
+    `progress`: a bar counting the sets scored."""
+    for spec in each(specs, len(specs), "OOD sets", progress, name=str):
         images = load_images(spec, cfg.image_shape, seed=seed, role="--ood", n=n,
                              noise_range=cfg.noise_range, test_set=test)
 
@@ -222,7 +230,7 @@ def _write_scores(run_dir: Path, found: dict[str, Results], outcomes: dict) -> N
     each one's results and their summary."""
     write_results(run_dir, next(iter(found.values())))
     for name, outcome in outcomes.items():
-        np.savez_compressed(run_dir / f"scores_{name}.npz", **outcome.cache)
+        runs.save_npz(run_dir / f"scores_{name}.npz", **outcome.cache)  # atomic: a kill keeps the old cache
     if len(found) > 1:
         for name, record in found.items():
             record.save(run_dir / f"results_{name}.json")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from .formatting import markdown_table, pct, text_table
+from .results_check import check_record
 from .openood_tables import is_openood, openood_comparison, openood_csv, openood_text
 from ..training import runs
 
@@ -82,6 +83,7 @@ class Results:
                 f"{source} lacks {', '.join(missing)}: it is not a results file of `oe eval`; "
                 "evaluate the run again with `oe eval RUN`"
             )
+        check_record(data, source)  # the types the tables and reports index (results_check.py)
         known = {f.name for f in fields(cls)} - {"extra"}
         return cls(**{k: v for k, v in data.items() if k in known},
                    extra={k: v for k, v in data.items() if k not in known})

@@ -40,7 +40,8 @@ STAGE_DIRS = {"baseline": "baseline", "oe-tune": "oe", "oe-scratch": "oe-scratch
 RESULT_KEYS = {"baseline": "baseline", "oe-tune": "oe", "oe-scratch": "oe-scratch"}
 
 
-def _evaluate_stage(run_dir: Path, device, eval_options: dict, log) -> dict:
+def _evaluate_stage(run_dir: Path, device, eval_options: dict, log,
+                    progress: bool = False) -> dict:
     """Evaluate a run, or reuse its results when they are newer than its model and match."""
     results_path, model_path = run_dir / "results.json", run_dir / runs.MODEL
     cfg = runs.load_config(run_dir)
@@ -59,7 +60,7 @@ def _evaluate_stage(run_dir: Path, device, eval_options: dict, log) -> dict:
         if same_protocol and same_sets and same_options:
             log(f"[{run_dir.name}] already evaluated; reusing {results_path}")
             return previous
-    return evaluate_one(run_dir, device=device, **eval_options)
+    return evaluate_one(run_dir, device=device, progress=progress, **eval_options)
 
 
 def run_experiment(
@@ -93,7 +94,7 @@ def run_experiment(
     for stage in STAGE_DIRS:
         if stage in stages:
             results[RESULT_KEYS[stage]] = _evaluate_stage(out / STAGE_DIRS[stage], device,
-                                                          dict(eval_options or {}), log)
+                                                          dict(eval_options or {}), log, progress)
     runs.write_json(out / "results.json", results)
     runs.write_text(out / "results.md", comparison_text(
         {key: r for key, r in results.items()}, markdown=True))

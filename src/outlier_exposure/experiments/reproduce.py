@@ -12,7 +12,7 @@ from pathlib import Path
 from ..calibration.metrics import check_mode
 from ..calibration.protocol import calibrate_run
 from ..training import runs
-from ..data.catalog.preflight import require_data
+from ..data.catalog.preflight import fetch_data, require_data
 from ..data.datasets import load_images
 from ..evaluation.draws import DrawSettings
 from ..evaluation.openood import resolve_groups
@@ -37,9 +37,13 @@ def reproducible_presets() -> list[str]:
 def reproduce(
     preset: str, out: str | Path, *, scratch: bool = False, device=None, progress: bool = True,
     log=print, overrides: dict | None = None, eval_options: dict | None = None,
+    download: bool = False,
 ) -> dict:
     """Run (or resume) the preset's experiment in `out`; return {stage key: results}: "baseline"
-    and "oe" (the paper's presets), "oe-scratch" (OpenOOD's, or with `scratch`)."""
+    and "oe" (the paper's presets), "oe-scratch" (OpenOOD's, or with `scratch`).
+
+    `download`: first fetch the registered sets the run reads that are missing (the plan is
+    logged; preflight.fetch_data); without it a missing set stops the run before it trains."""
     if preset not in reproducible_presets():
         raise UserInputError(
             f"{preset!r} is not a preset with named data; choose one of: "
@@ -55,8 +59,11 @@ def reproduce(
     evaluated = (list(overrides.get("ood", p.ood)) if protocol == "paper" else
                  resolve_groups(cfg.test, (eval_options or {}).get("near"),
                                 (eval_options or {}).get("far")).specs())
-    require_data([overrides.get(k, getattr(p, k)) for k in ("train", "test", "outliers")]
-                 + evaluated, f"reproducing preset {preset}")
+    specs = [overrides.get(k, getattr(p, k)) for k in ("train", "test", "outliers")] + evaluated
+    purpose = f"reproducing preset {preset}"
+    if download:
+        fetch_data(specs, purpose, progress=progress, log=log)
+    require_data(specs, purpose, rerun=f"oe reproduce {preset} --download")
     if protocol == "paper":
         _check_draw_size(cfg)
     return run_experiment(preset, out, stages=stages, device=device, progress=progress, log=log,

@@ -98,7 +98,7 @@ def _run(name: str, out: Path, root, device, progress: bool, log, scratch: bool,
     for stage in stages:  # in this order: the fine-tune starts from the baseline
         run_stage(factories[stage], out / STAGES[stage][0], device, progress, log,
                   train_fn=train_fn)
-    results = {STAGES[s][1]: _evaluate(out / STAGES[s][0], ood, device, root, log)
+    results = {STAGES[s][1]: _evaluate(out / STAGES[s][0], ood, device, root, log, progress)
                for s in stages}
     runs.write_json(out / "results.json", results)
     runs.write_text(out / "results.md", comparison_text(
@@ -114,7 +114,7 @@ def _still_missing(spec: str, root) -> bool:
     return False
 
 
-def _evaluate(run_dir: Path, ood, device, root, log) -> dict:
+def _evaluate(run_dir: Path, ood, device, root, log, progress: bool = False) -> dict:
     """The run's results: reused when still valid (see the module docstring), else computed."""
     path, model = run_dir / "results.json", run_dir / runs.MODEL
     if path.exists() and path.stat().st_mtime >= model.stat().st_mtime:
@@ -127,7 +127,8 @@ def _evaluate(run_dir: Path, ood, device, root, log) -> dict:
                 and all(_still_missing(spec, root) for spec in skipped)):
             log(f"[{run_dir.name}] already evaluated; reusing {path}")
             return previous
-    return evaluate_text_run(run_dir, ood, device=device, data_root=root, log=log)
+    return evaluate_text_run(run_dir, ood, device=device, data_root=root, log=log,
+                             progress=progress)
 
 
 # `offline-sst`: `offline-sst`: baseline vs OE for the reference SST classifier, over the offline shared data.

@@ -20,13 +20,14 @@ Every panel is PANEL_INCHES at DPI: a figure of R x C panels is (C * 320) x (R *
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
+
+from ..training import runs
 
 DPI = 100
 PANEL_INCHES = (3.2, 2.8)
@@ -71,10 +72,9 @@ def _figure(rows: int, cols: int):
 
 def _save(fig: Figure, out_dir: Path, stem: str, title: str, caption: str,
           rel_to: Path) -> FigureFile:
-    out_dir.mkdir(parents=True, exist_ok=True)
     png, pdf = out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"
-    fig.savefig(png, dpi=DPI, format="png")
-    fig.savefig(pdf, format="pdf")
+    runs.save_figure(fig, png, dpi=DPI, format="png")  # atomic, as every file of a report
+    runs.save_figure(fig, pdf, format="pdf")
     rel = lambda p: p.relative_to(rel_to).as_posix()  # noqa: E731
     return FigureFile(title=title, png=rel(png), pdf=rel(pdf), caption=caption)
 
@@ -86,9 +86,8 @@ def _safe(label: str) -> str:
 def copied_figure(source: Path, out_dir: Path, stem: str, label: str,
                   rel_to: Path) -> FigureFile:
     """A reliability diagram that `oe calibrate` drew (PNG only), copied into the report."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{stem}_{_safe(label)}.png"
-    shutil.copyfile(source, target)
+    runs.write_bytes(target, Path(source).read_bytes())  # atomic, as every file of a report
     return FigureFile(title=f"Reliability: {label}", png=target.relative_to(rel_to).as_posix(),
                       pdf=None, caption=f"Reliability diagram of {label}, as `oe calibrate` drew "
                       f"it ({source}).")

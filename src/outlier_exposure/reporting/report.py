@@ -33,6 +33,8 @@ from ..errors import UserInputError
 from ..evaluation.formatting import pct
 from ..evaluation.results import fpr_label
 from ..training import runs
+from ..training.lock import run_lock
+from ..training.progress import each
 from . import figures
 from .reference import (
     calibration_reference_for,
@@ -490,24 +492,43 @@ def default_folder(first_arg: str | Path, found: list[ReportRun]) -> Path:
     return first / "report" if holds_several else first.parent / "report"
 
 
-def _make_figures(found: list[ReportRun], folder: Path) -> list[figures.FigureFile]:
+def _make_figures(found: list[ReportRun], folder: Path,
+                  progress: bool = False) -> list[figures.FigureFile]:
+    """Every figure of the report; `progress`: a bar counting the figure jobs done (a job is
+    one figure, or all the curves at once)."""
     fig_dir = folder / "figures"
     scores = [run.scores() for run in found]
-    made = figures.curve_figures([(run.label, run.results, s) for run, s in zip(found, scores)],
-                                 fig_dir, folder)
-    for k, (run, s) in enumerate(zip(found, scores)):
-        if s is not None:
-            made.append(figures.histogram_figure(run.label, run.results, s, fig_dir, folder, k))
-    made.append(figures.training_figure([(run.label, run.log) for run in found], fig_dir, folder))
-    for k, run in enumerate(found):
-        if run.calibration is None:
-            continue
+
+    def curves():
+        return figures.curve_figures(
+            [(run.label, run.results, s) for run, s in zip(found, scores)], fig_dir, folder)
+
+    def histogram(k: int):
+        return [figures.histogram_figure(found[k].label, found[k].results, scores[k], fig_dir,
+                                         folder, k)]
+
+    def training():
+        return [figures.training_figure([(run.label, run.log) for run in found], fig_dir,
+                                        folder)]
+
+    def reliability(k: int):
+        run = found[k]
         fig = figures.reliability_figure(run.label, run.calibration, fig_dir, folder, k)
         drawn = run.folder / str(run.calibration.get("reliability_diagram", "reliability.png"))
         if fig is None and drawn.is_file():
             # `oe calibrate` keeps no binned data, only its own diagram: copy it in.
             fig = figures.copied_figure(drawn, fig_dir, f"reliability_{k}", run.label, folder)
-        made.append(fig)
+        return [fig]
+
+    jobs = ([("ROC/PR curves", curves)]
+            + [(f"histogram {run.label}", lambda k=k: histogram(k))
+               for k, run in enumerate(found) if scores[k] is not None]
+            + [("training curves", training)]
+            + [(f"reliability {run.label}", lambda k=k: reliability(k))
+               for k, run in enumerate(found) if run.calibration is not None])
+    made = []
+    for _, job in each(jobs, len(jobs), "figures", progress, unit="job", name=lambda j: j[0]):
+        made += job()
     return [f for f in made if f is not None]
 
 
@@ -579,17 +600,17 @@ def _markdown(rep: Report, tables: dict) -> str:
 
 def write_report(paths: list[str | Path], out: str | Path | None = None, *,
                  labels: list[str] | None = None, latex: bool = False,
-                 with_figures: bool = True) -> Report:
+                 with_figures: bool = True, progress: bool = False) -> Report:
     """Compare the evaluated runs in `paths` (run or `oe quickstart` folders) in one report.
 
     `labels` name the runs (default: their folders); `latex` adds report.tex;
-    `with_figures=False` writes the tables only (a few seconds faster per figure).
+    `with_figures=False` writes the tables only (a few seconds faster per figure);
+    `progress=True` shows a bar over the figures on stderr.
     """
     found = load_runs(paths, labels)
     folder = Path(out) if out is not None else default_folder(paths[0], found)
     if folder.exists() and not folder.is_dir():
         raise UserInputError(f"--out {folder} is a file; name a folder for the report")
-    folder.mkdir(parents=True, exist_ok=True)
     tables = {
         "summary": summary_table(found),
         "groups": groups_table(found),
@@ -610,22 +631,24 @@ def write_report(paths: list[str | Path], out: str | Path | None = None, *,
                   for t in (tables[key] if isinstance(tables[key], list) else [tables[key]])
                   if t is not None]
     rep.seeds = experiment_aggregates([(run.label, run.results, run.config) for run in found])
-    rep.figures = _make_figures(found, folder) if with_figures else []
-    rows = csv_rows(found) + [row for agg in rep.seeds for row in seeds_csv_rows(agg)]
-    runs.write_text(rep.markdown, _markdown(rep, tables))
-    runs.write_text(rep.csv, _csv_text(rows))
-    runs.write_json(rep.json, {
-        "made_by": f"oe report (outlier_exposure {__version__})",
-        "runs": [{"label": run.label, "folder": str(run.folder), "preset": run.preset,
-                  "mode": run.mode, "settings": settings(run), "results": run.results,
-                  "paper": _reference(run), "calibration": run.calibration} for run in found],
-        "differences": rep.differences,
-        "notes": rep.notes,
-        "rows": rows,
-        "figures": [asdict(f) for f in rep.figures],
-        **({"seeds": rep.seeds} if rep.seeds else {}),
-    })
-    if latex:
-        runs.write_text(rep.latex, "% needs \\usepackage{booktabs}\n" + "\n".join(
-            latex_table(t) for t in rep.tables if t.title != "Settings"))
-    return rep
+    # One writer per report folder (training/lock.py), from the first file to the last.
+    with run_lock(folder, "report"):
+        rep.figures = _make_figures(found, folder, progress) if with_figures else []
+        rows = csv_rows(found) + [row for agg in rep.seeds for row in seeds_csv_rows(agg)]
+        runs.write_text(rep.markdown, _markdown(rep, tables))
+        runs.write_text(rep.csv, _csv_text(rows))
+        runs.write_json(rep.json, {
+            "made_by": f"oe report (outlier_exposure {__version__})",
+            "runs": [{"label": run.label, "folder": str(run.folder), "preset": run.preset,
+                      "mode": run.mode, "settings": settings(run), "results": run.results,
+                      "paper": _reference(run), "calibration": run.calibration} for run in found],
+            "differences": rep.differences,
+            "notes": rep.notes,
+            "rows": rows,
+            "figures": [asdict(f) for f in rep.figures],
+            **({"seeds": rep.seeds} if rep.seeds else {}),
+        })
+        if latex:
+            runs.write_text(rep.latex, "% needs \\usepackage{booktabs}\n" + "\n".join(
+                latex_table(t) for t in rep.tables if t.title != "Settings"))
+        return rep

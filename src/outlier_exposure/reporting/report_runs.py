@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from ..training import runs
+from ..training.config import load_config
+from ..training.run_files import load_environment, load_log
+from ..evaluation.score_files import load_scores
+from ..text.config import is_text_run, load_text_config
 from ..errors import UserInputError
 from ..evaluation.results import Results, read_results_json
 
@@ -48,10 +51,7 @@ class ReportRun:
         """{"in": in-distribution scores, "ood": {set: scores}} from the cache, or None."""
         if not self.scores_path.exists():
             return None
-        with np.load(self.scores_path) as data:
-            return {"in": data["in"].astype(np.float64),
-                    "ood": {key[4:]: data[key].astype(np.float64) for key in data.files
-                            if key.startswith("ood:")}}
+        return load_scores(self.scores_path)  # checked: a damaged cache names the file
 
 
 def _load_one(folder: Path, label: str, results: dict | None = None) -> ReportRun:
@@ -59,14 +59,24 @@ def _load_one(folder: Path, label: str, results: dict | None = None) -> ReportRu
     path = folder / RESULTS
     record = Results.load(path) if results is None else Results.from_dict(results, str(path))
     results = record.to_dict()
-    config = runs.read_json(folder / runs.CONFIG, "the run folder is damaged") \
-        if (folder / runs.CONFIG).exists() else {}
-    env = runs.read_json(folder / runs.ENVIRONMENT, "the run folder is damaged") \
-        if (folder / runs.ENVIRONMENT).exists() else {}
+    config = _config(folder)
+    env = load_environment(folder)
     calibration = runs.read_json(folder / CALIBRATION, "run `oe calibrate` again") \
         if (folder / CALIBRATION).exists() else None
     return ReportRun(label=label, folder=folder, results=results, config=config,
-                     environment=env, log=runs.read_log(folder), calibration=calibration)
+                     environment=env, log=load_log(folder), calibration=calibration)
+
+
+def _config(folder: Path) -> dict:
+    """config.json as stored ({} when absent), checked as `oe eval` checks it: the report reads
+    its preset and mode."""
+    if not (folder / runs.CONFIG).exists():
+        return {}
+    if is_text_run(folder):
+        load_text_config(folder)
+    else:
+        load_config(folder)
+    return runs.read_json(folder / runs.CONFIG, "restore it from a copy")
 
 
 def expand(path: str | Path) -> list[ReportRun]:

@@ -191,9 +191,10 @@ def text_config_from_preset(name: str, mode: str, **overrides: Any) -> TextConfi
 def read_config_json(run_dir: str | Path) -> dict | None:
     path = Path(run_dir) / "config.json"
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):  # missing, not UTF-8, not JSON: the image reader says why
         return None
+    return data if isinstance(data, dict) else None
 
 
 def is_text_run(run_dir: str | Path | None) -> bool:

@@ -35,14 +35,17 @@ def evaluate_text_run(run_dir: str | Path, ood: list[str] | None = None, *, scor
                       draws: int = 10, ratio: int = 5, recall: float = DEFAULT_RECALL,
                       positive: str = "ood", rule: str = "closest", seed: int = 1,
                       draw_size: str | None = None, device: str | None = "auto",
-                      data_root: str | Path | None = None, write: bool = True, log=print) -> dict:
+                      data_root: str | Path | None = None, write: bool = True, log=print,
+                      progress: bool = False) -> dict:
     """The protocol on a trained text run (classifier or LM); writes results.{json,csv,md}.
 
     `score` defaults to the reference's: "msp" for a classifier, "xent" (-H(U; p), averaged
     over a sequence's positions) for a language model. `data_root` overrides the run's;
-    `draw_size` (a DRAW_SIZE_RULES name) the run's `ood_draw_size`."""
+    `draw_size` (a DRAW_SIZE_RULES name) the run's `ood_draw_size`; `progress=True` shows a bar
+    over the OOD sets."""
     run_dir = Path(run_dir)
-    DrawSettings(draws=draws, ratio=ratio, draw_size=draw_size or "exact").check()
+    DrawSettings(draws=draws, ratio=ratio, recall=recall, seed=seed,
+                 draw_size=draw_size or "exact").check()  # before the model loads
     dev = resolve_device(device)
     model, cfg, vocab = load_trained_text_model(run_dir, dev)
     settings = DrawSettings(draws=draws, ratio=ratio, recall=recall, positive=positive,
@@ -54,7 +57,8 @@ def evaluate_text_run(run_dir: str | Path, ood: list[str] | None = None, *, scor
     specs = list(ood) if ood else list(cfg.ood)
     if not specs:
         raise UserInputError("name at least one OOD test set: --ood SPEC [SPEC ...]")
-    common = dict(explicit=bool(ood), data_root=root, settings=settings, log=log)
+    common = dict(explicit=bool(ood), data_root=root, settings=settings, log=log,
+                  progress=progress)
     if cfg.task == "lm":
         record, outcome = evaluate_lm(run_dir, model, cfg, vocab, specs, score=score, dev=dev,
                                       **common)

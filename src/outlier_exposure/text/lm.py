@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from ..errors import UserInputError
 from ..losses import oe_loss
+from ..training.lock import locks_run_folder
 from ..training.progress import progress_bar
 from ..scores import compute_score
 from ..evaluation.draws import DrawSettings, ScoreOutcome
@@ -164,6 +165,7 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, lam: float):
     return oe_loss(flat, targets.reshape(-1), lam)
 
 
+@locks_run_folder("train")  # one writer per run folder (training/lock.py)
 def train_lm_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
                  device: str | None = "auto", progress: bool = True) -> Path:
     """Train (baseline) or fine-tune with OE (oe-tune / oe-scratch) a language model."""
@@ -215,8 +217,11 @@ def train_lm_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
 
     def epoch_fn(epoch: int, optimiser) -> dict:
         sums = torch.zeros(3, device=dev)
-        bar = progress_bar(len(starts) * cfg.batch_size * cfg.bptt,
-                           f"lm {cfg.mode} {epoch + 1}/{cfg.epochs}", progress, unit="tok")
+        # The tokens the steps below predict (the last segment of a row may be short), so that
+        # the bar ends at its total.
+        predicted = data.shape[0] * sum(min(cfg.bptt, data.shape[1] - 1 - i) for i in starts)
+        bar = progress_bar(predicted, f"lm {cfg.mode} {epoch + 1}/{cfg.epochs}", progress,
+                           unit="tok")
         tokens = 0
         for i in starts:
             seq = min(cfg.bptt, data.shape[1] - 1 - i)
@@ -244,7 +249,7 @@ def train_lm_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
             if bar is not None:
                 bar.update(n)
         if bar is not None:
-            bar.close()
+            bar.close()  # draws the final count (training/progress.py)
         s = (sums / tokens).tolist()
         return {"loss": s[0], "loss_in": s[1], "loss_oe": s[2], "train_ppl": float(np.exp(s[1]))}
 

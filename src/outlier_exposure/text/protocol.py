@@ -16,6 +16,8 @@ import numpy as np
 from ..errors import UserInputError
 from ..evaluation.draws import DrawSettings, OODSet, ScoreOutcome, run_protocol
 from ..evaluation.results import Results, write_results
+from ..training import runs
+from ..training.progress import each
 from .config import TextConfig
 from .sets import TextSet, load_text
 
@@ -27,10 +29,11 @@ Units = Callable[[TextSet], tuple[int, Callable[[np.ndarray], np.ndarray]]]
 
 
 def _text_sets(specs: list[str], *, score: str, units: Units, explicit: bool, data_root,
-               skipped: dict, log) -> Iterator[OODSet]:
+               skipped: dict, log, progress: bool = False) -> Iterator[OODSet]:
     """The OOD sets that can be read, each read when the protocol reaches it; a missing
-    default set goes into `skipped` (spec -> reason) instead."""
-    for spec in specs:
+    default set goes into `skipped` (spec -> reason) instead. `progress`: a bar counting the
+    sets done (a skipped one counts as done)."""
+    for spec in each(specs, len(specs), "OOD sets", progress, name=str):
         try:
             data = load_text(spec, role="ood", data_root=data_root)
         except UserInputError as exc:
@@ -45,12 +48,12 @@ def _text_sets(specs: list[str], *, score: str, units: Units, explicit: bool, da
 
 
 def text_protocol(in_scores: np.ndarray, specs: list[str], *, score: str, units: Units,
-                  explicit: bool, data_root, settings: DrawSettings, log=print
-                  ) -> tuple[ScoreOutcome, dict]:
+                  explicit: bool, data_root, settings: DrawSettings, log=print,
+                  progress: bool = False) -> tuple[ScoreOutcome, dict]:
     """The protocol's outcome for `score` and the skipped default sets (spec -> reason)."""
     skipped: dict = {}
     sets = _text_sets(specs, score=score, units=units, explicit=explicit, data_root=data_root,
-                      skipped=skipped, log=log)
+                      skipped=skipped, log=log, progress=progress)
     outcome = run_protocol({score: in_scores}, sets, settings)[score]
     if not outcome.ood:
         raise UserInputError(
@@ -73,4 +76,4 @@ def text_results(run_dir: Path, cfg: TextConfig, *, score: str, settings: DrawSe
 def write_text_results(run_dir: Path, record: Results, outcome: ScoreOutcome) -> None:
     """results.{json,csv,md} and the cached scores (`scores_<score>.npz`)."""
     write_results(run_dir, record)
-    np.savez_compressed(run_dir / f"scores_{record.score}.npz", **outcome.cache)
+    runs.save_npz(run_dir / f"scores_{record.score}.npz", **outcome.cache)  # atomic

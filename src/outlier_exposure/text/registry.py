@@ -93,7 +93,7 @@ def _sst(name: str, fine: bool) -> NamedSet:
             Layout(_files("sst/trees/{s}.txt", _SST_SPLITS), trees, what="SST trees"),
                     ),
         default_split="test", lower_in_dist=False,
-        downloads=(Download("http://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip",
+        downloads=(Download("https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip",
                             "md5:5c3b23ce88089053fd3efeb4a34f614d", "sst",
                             "trainDevTestTrees_PTB.zip", extract=True),),
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..training import runs
+from ..training.run_files import load_trained_weights
 from ..errors import UserInputError
 from ..training.setup import resolve_device
 from .config import TextConfig, load_text_config
@@ -63,7 +64,7 @@ def load_trained_text_model(run_dir: Path, device) -> tuple[torch.nn.Module, Tex
     cfg = load_text_config(run_dir)
     vocab = load_vocab(run_dir)
     model = build_text_model(cfg, vocab)
-    model.load_state_dict(runs.load_final_weights(Path(run_dir)))
+    load_trained_weights(model, run_dir)  # checked: fits the model, finite
     return model.to(device).eval(), cfg, vocab
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..losses import oe_loss
+from ..training.lock import locks_run_folder
 from ..training.progress import progress_bar
 from .batches import bucket_batches, to_batch
 from .config import TextConfig
@@ -31,6 +32,7 @@ def outlier_batches(lengths, batch_size: int, generator: torch.Generator):
         yield from bucket_batches(lengths, batch_size, generator)
 
 
+@locks_run_folder("train")  # one writer per run folder (training/lock.py)
 def train_text_run(cfg: TextConfig, run_dir: str | Path, *, resume: bool = False,
                    device: str | None = "auto", progress: bool = True) -> Path:
     """Train the text classifier `cfg` describes into `run_dir` (see `training.loop.train_run`)."""

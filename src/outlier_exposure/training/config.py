@@ -8,12 +8,14 @@ reference's order; the OE fine-tune 10 epochs at lr 0.001); a preset
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserInputError
 from .config_base import ConfigBase, fine_tune_values, resolve_preset
+from .config_ranges import check_ranges
 from .presets import get_preset
 
 MODES = ("baseline", "oe-tune", "oe-scratch")
@@ -23,6 +25,9 @@ PROTOCOLS = ("paper", "openood")  # evaluation/evaluate.py
 # behaviour those runs had); other missing fields take the dataclass default.
 LEGACY_DEFAULTS = {"outlier_order": "uniform"}
 CONFIG_FILE = "config.json"
+# `--m-in auto` / `--m-out auto`: a margin read from the baseline's energies when the fine-tune
+# starts (energy_margins.py); config.json then holds the number.
+AUTO_MARGIN = "auto"
 CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 CIFAR_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 
@@ -95,6 +100,10 @@ class RunConfig(ConfigBase):
     # Training examples held out for temperature tuning (`--calibration`), e.g. "last:5000";
     # None: train on everything. See holdout.py.
     calibration_holdout: str | None = None
+    # A fine-tune's accuracy guard (guard.py, `oe tune --max-accuracy-drop P`): keep the epoch
+    # with the best validation criterion whose hold-out accuracy is at most P percentage points
+    # below the starting weights'. None: no guard, the last epoch.
+    max_accuracy_drop: float | None = None
     # Speed settings (issue 4); fp32 without them is the reference.
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast)
     channels_last: bool = False
@@ -104,9 +113,11 @@ class RunConfig(ConfigBase):
     # Fine-tuning loss (losses.training_loss): "oe" (the paper) or "energy" (Liu et al. 2020,
     # margins m_in / m_out on E = -logsumexp(z), weight energy_weight; presets set the margins).
     loss: str = "oe"
-    m_in: float = -23.0
-    m_out: float = -5.0
+    m_in: float | str = -23.0  # or AUTO_MARGIN until the fine-tune starts
+    m_out: float | str = -5.0
     energy_weight: float = 0.1
+    # How auto margins were read (energy_margins.py: rule, quantiles, data); None: given.
+    energy_margins: dict | None = None
 
     @classmethod
     def from_dict(cls, data, where: str = "config"):
@@ -123,6 +134,7 @@ class RunConfig(ConfigBase):
 
     def check(self) -> None:
         self.check_types()
+        check_ranges(self)  # finite numbers in range (config_ranges.py)
         if self.mode not in MODES:
             raise UserInputError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.mode != "baseline" and not self.outliers:
@@ -149,6 +161,7 @@ class RunConfig(ConfigBase):
 
         check_precision(self.precision)
         self._check_input_size()
+        self._check_guard()
         if self.protocol not in PROTOCOLS:
             raise UserInputError(f"protocol {self.protocol!r}: choose {' or '.join(PROTOCOLS)}")
         if self.data_on not in ("auto", "device", "host", "stream"):
@@ -174,20 +187,53 @@ class RunConfig(ConfigBase):
                 f"input size {self.input_size} must lie in [1, {min(h, w)}]: the model's input is "
                 f"cropped from images stored at {h}x{w}; raise --image-size or store larger images")
 
+    def _check_guard(self) -> None:
+        budget = self.max_accuracy_drop
+        if budget is None:
+            return
+        if not math.isfinite(budget) or budget < 0:
+            raise UserInputError(f"--max-accuracy-drop {budget}: give the largest hold-out "
+                                 "accuracy loss to accept, in percentage points (>= 0), e.g. 1")
+        if self.mode != "oe-tune":
+            raise UserInputError("--max-accuracy-drop guards a fine-tune: use it with "
+                                 "`oe tune BASELINE_RUN`")
+        if not self.calibration_holdout:
+            raise UserInputError(
+                "--max-accuracy-drop measures accuracy on the calibration hold-out, and this "
+                "fine-tune has none: train its baseline with one (`oe train --calibration ... "
+                "--out BASE`, the preset's split, or `--calibration random:0.1`), then "
+                "`oe tune BASE --max-accuracy-drop P`")
+
     def _check_loss(self) -> None:
         from ..losses import LOSSES  # imports torch: only when checking
 
         if self.loss not in LOSSES:
             raise UserInputError(f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        auto = self._check_margins()
+        if auto and self.loss != "energy":
+            raise UserInputError(f"--{auto[0].replace('_', '-')} auto reads a margin of the "
+                                 "energy loss from the baseline: add --loss energy")
         if self.loss == "energy":
             if self.mode != "oe-tune":
                 raise UserInputError("--loss energy is a fine-tune: use it with `oe tune BASELINE`")
-            if not self.m_in < self.m_out:
+            if not auto and not self.m_in < self.m_out:
                 raise UserInputError(
                     f"--m-in {self.m_in} must be below --m-out {self.m_out}: in-distribution "
                     "energies are pushed under m_in, outlier energies over m_out")
             if self.energy_weight < 0:
                 raise UserInputError(f"--energy-weight must be >= 0, got {self.energy_weight}")
+
+    def _check_margins(self) -> list[str]:
+        """The margins that are `auto` (each margin is a finite number or AUTO_MARGIN)."""
+        auto = []
+        for name in ("m_in", "m_out"):
+            value = getattr(self, name)
+            if value == AUTO_MARGIN:
+                auto.append(name)
+            elif isinstance(value, str) or not math.isfinite(value):
+                raise UserInputError(f"--{name.replace('_', '-')} {value!r}: give a number "
+                                     f"(e.g. -23) or {AUTO_MARGIN}")
+        return auto
 
 
 # Where a mode's defaults differ from the baseline's: the paper's fine-tune schedule.
@@ -200,8 +246,8 @@ MODE_DEFAULTS = {"oe-tune": dict(epochs=10, lr=0.001)}
 # trains on the images held out for calibration).
 TUNE_RESETS = (
     "outliers", "epochs", "lr", "lr_min", "lr_min_factor", "momentum", "nesterov", "oe_batch_size",
-    "lam", "loss", "m_in", "m_out", "energy_weight", "num_classes", "outlier_order",
-    "outlier_random_offset", "outlier_crop_padding", "outlier_flip", "weights",
+    "lam", "loss", "m_in", "m_out", "energy_weight", "energy_margins", "num_classes",
+    "outlier_order", "outlier_random_offset", "outlier_crop_padding", "outlier_flip", "weights",
 )
 
 
@@ -279,7 +325,13 @@ def load_config(run_dir: Path) -> RunConfig:
             f"{run_dir} is not a run folder (no {CONFIG_FILE}); pass the --out folder of "
             "`oe train` or `oe tune`"
         )
-    return RunConfig.from_file(path)
+    cfg = RunConfig.from_file(path)
+    try:  # the values too: a hand-edited file may hold any number
+        cfg.check()
+    except UserInputError as exc:
+        raise UserInputError(f"{path}: {exc}. The file was edited or is damaged: restore it "
+                             "from a copy, or start a new run") from None
+    return cfg
 
 
 def tune_config(baseline_dir: Path, **overrides: Any) -> RunConfig:

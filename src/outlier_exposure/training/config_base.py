@@ -58,7 +58,9 @@ class ConfigBase:
         out = {}
         for name, value in values.items():
             container = _container_of(hints.get(name))
-            if container is not None and isinstance(value, (list, tuple, dict)):
+            # A list for a dict field (or the reverse) is left as it is: check_types names it.
+            if container is not None and isinstance(value, (list, tuple, dict)) and \
+                    (container is dict) == isinstance(value, dict):
                 value = container(copy.deepcopy(value))
             out[name] = value
         return out
@@ -79,13 +81,19 @@ class ConfigBase:
     @classmethod
     def from_file(cls, path: str | Path):
         """Read a config.json; every error names the file."""
+        fix = "restore it from a copy, or start a new run with another --out"
         try:
-            data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
-            raise UserInputError(f"{path} is not a valid {cls.KIND} configuration ({exc})") from None
+            data = json.loads(Path(path).read_bytes().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # both ValueErrors
+            raise UserInputError(f"{path} is not a valid {cls.KIND} configuration ({exc}); "
+                                 f"{fix}") from None
         if not isinstance(data, dict):
-            raise UserInputError(f"{path} is not a valid {cls.KIND} configuration (not an object)")
-        return cls.from_dict(data, where=str(path))
+            raise UserInputError(f"{path} is not a valid {cls.KIND} configuration (a JSON "
+                                 f"{type(data).__name__}, not an object); {fix}")
+        try:
+            return cls.from_dict(data, where=str(path))
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; {fix}") from None
 
     def check_types(self, where: str = "config") -> None:
         """Every field's value has the field's annotated type (an int passes for a float)."""

@@ -16,7 +16,8 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from . import distributed, precision, probe
+from . import distributed, precision, probe, runs
+from .checkpoint import discard_run_record
 from .config import RunConfig
 from .progress import progress_bar
 from .setup import TrainingState, cosine_lr, outlier_preprocess_of, preprocess_of
@@ -106,7 +107,9 @@ class Trainer:
                            enabled=progress)
         total_steps = cfg.epochs * self.steps_per_epoch
         batches, pixels, ending = self._epoch_batches()
-        with ending:
+        # The bar's counter moves every step; its loss/acc figures every tenth step and at the
+        # last one, which closing then draws (progress.py: the bar ends at n == total).
+        with ending, closing(bar) if bar is not None else nullcontext():
             for i, (idx, x) in enumerate(zip(batches, pixels, strict=True)):
                 step = epoch * self.steps_per_epoch + i
                 lr = step_lr(cfg, step, total_steps)
@@ -119,8 +122,6 @@ class Trainer:
                                         lr=f"{lr:.2e}", refresh=False)
                 if on_step is not None:
                     on_step(step)
-        if bar is not None:
-            bar.close()
         return distributed.sum_across_ranks(sums, self.ctx).tolist(), lr
 
     def step(self, idx: torch.Tensor, lr: float, x: torch.Tensor | None = None) -> torch.Tensor:
@@ -173,11 +174,17 @@ class Trainer:
 
 
 def check_finite(sums: list[float], epoch: int, cfg: RunConfig, run_dir: Path) -> None:
-    if not all(math.isfinite(v) for v in sums):
-        raise UserInputError(
-            f"the loss became NaN or infinite in epoch {epoch + 1} (lr {cfg.lr}); lower --lr "
-            f"and rerun. The checkpoint of epoch {epoch} in {run_dir} is kept"
-        )
+    if all(math.isfinite(v) for v in sums):
+        return
+    if (Path(run_dir) / runs.CHECKPOINT).exists():
+        kept = (f"The checkpoint of epoch {epoch} in {run_dir} is kept (it was finite); "
+                "start a new run with a lower --lr")
+    else:  # nothing trained yet: leave no run behind that --resume would repeat
+        discard_run_record(run_dir)
+        kept = (f"Nothing was trained, so the run's record in {run_dir} was removed: run the "
+                "command again with a lower --lr")
+    raise UserInputError(
+        f"the loss became NaN or infinite in epoch {epoch + 1} (lr {cfg.lr}); {kept}")
 
 
 def epoch_record(sums: list[float], epoch: int, steps_per_epoch: int, lr: float,

@@ -13,19 +13,27 @@ into the run folder).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from . import distributed, precision, runs
 from .checkpoint import save_epoch, save_model, write_run_record
 from .config import RunConfig
+from .energy_margins import resolve_margins
 from .epoch import Trainer, check_finite, epoch_record
+from .guard import AccuracyGuard
+from .lock import locks_run_folder
 from .pretrained import weights_file
 from .restore import restore
+from .resume_plan import settle_run
 from .setup import baseline_weights, load_data, resolve_device, start_state
 from .tensorboard import TensorBoardLog
 
 
+# The lock is held from before the check that the folder holds no run until the last file is
+# written: two `oe train --out RUN` started together cannot both pass the check (lock.py).
+@locks_run_folder("train")
 def train_run(
     cfg: RunConfig,
     run_dir: str | Path,
@@ -35,6 +43,8 @@ def train_run(
     progress: bool = True,
     on_step: Callable[[int], None] | None = None,
     tensorboard: bool = False,
+    epochs: int | None = None,
+    allow_changed_data: bool = False,
 ) -> Path:
     """Train the run described by `cfg` into `run_dir`; return `run_dir`.
 
@@ -44,12 +54,11 @@ def train_run(
     `tensorboard=True` also writes each epoch's record to RUN/tensorboard (tensorboard.py).
     Under `torchrun` (WORLD_SIZE > 1) every process trains its shard of each global batch and
     rank 0 alone writes the run folder (distributed.py).
+    With `resume`: `epochs` (a new length), `allow_changed_data` (resume_plan.py).
     """
     run_dir = Path(run_dir)
     runs.check_run_dir(run_dir, resume)
-    if resume:
-        cfg = runs.load_config(run_dir)
-    cfg.check()
+    cfg, plan = settle_run(cfg, run_dir, resume, epochs, allow_changed_data)  # all checked
     ctx, dev = distributed.setup(resolve_device(device))
     precision.check_device(cfg.precision, dev)
     main = ctx.is_main
@@ -64,15 +73,24 @@ def train_run(
     # The model is built (and the weights loaded) before anything is written: an unreadable or
     # ill-fitting file leaves no half-made run folder behind.
     state = start_state(cfg, data.outliers, dev, init_weights, pretrained=pretrained)
+    # --m-in/--m-out auto: read from the starting weights once, before the run is recorded, so
+    # config.json holds the numbers and a resume reuses them (every rank reads the same sample).
+    cfg = resolve_margins(cfg, data, state.model, dev, verbose=main)
+    data = replace(data, cfg=cfg)
     distributed.barrier(ctx)  # every rank has checked the folder before rank 0 writes to it
     if main and not resume:
         write_run_record(run_dir, data, dev, ctx, pretrained)
 
     start_epoch = restore(run_dir, state) if resume else 0
+    if plan and main:
+        plan.record()  # --resume --epochs N: the new count, once the checkpoint has loaded
     if resume and main:
         runs.truncate_log(run_dir, start_epoch)
     if start_epoch >= cfg.epochs and (run_dir / runs.MODEL).exists():
         return run_dir
+    # --max-accuracy-drop (guard.py): None without it; measures the starting weights now.
+    guard = (AccuracyGuard.start(cfg, run_dir, data.held_out, state.model, dev, start_epoch,
+                                 verbose=progress) if main else None)
 
     trainer = Trainer.start(cfg, ctx, dev, state, data.train_set)
     for epoch in range(start_epoch, cfg.epochs):
@@ -82,12 +100,17 @@ def train_run(
         if main:
             record = epoch_record(sums, epoch, trainer.steps_per_epoch, lr,
                                   time.perf_counter() - started)
-            save_epoch(run_dir, record, state, tb)
+            extra = guard.after_epoch(epoch + 1, state.model) if guard else None
+            save_epoch(run_dir, record, state, tb, extra)
+            if guard:
+                guard.write()
 
     if state.outliers is not None:
         state.outliers.close()
     tb.close()
     if main:
+        if guard:  # model.pt: the epoch the guard kept
+            guard.finish(state.model)
         save_model(run_dir, state.model)
     distributed.barrier(ctx)  # no rank returns before the model file exists
     return run_dir

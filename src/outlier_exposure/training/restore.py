@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import rng, runs
+from .run_files import RESTART, load_checkpoint, load_into
+from ..errors import UserInputError
 from .setup import TrainingState
 
 
@@ -15,12 +17,28 @@ def restore(run_dir: Path, state: TrainingState) -> int:
     (0 when the run was interrupted before its first checkpoint)."""
     if not (run_dir / runs.CHECKPOINT).exists():
         return 0
-    ckpt = runs.load_torch(run_dir / runs.CHECKPOINT)
-    state.model.load_state_dict(ckpt["model"])
-    state.optimiser.load_state_dict(ckpt["optimiser"])
+    path = run_dir / runs.CHECKPOINT
+    ckpt = load_checkpoint(run_dir)  # a dict with the entries below, or a UserInputError
+    # Entries that do not fit the run (wrong keys or shapes, another model, a damaged random
+    # state) name the file instead of raising torch's error.
+    load_into(state.model, ckpt["model"], path, RESTART, "model weights")
+    load_into(state.optimiser, ckpt["optimiser"], path, RESTART, "optimiser state")
     if "scaler" in ckpt:
-        state.scaler.load_state_dict(ckpt["scaler"])
-    rng.restore(state.generators, ckpt["rng"])
+        load_into(state.scaler, ckpt["scaler"], path, RESTART, "loss-scaler state")
+    load_into(_Generators(state.generators), ckpt["rng"], path, RESTART, "random states")
     if state.outliers is not None:
-        state.outliers.load_state_dict(ckpt["outliers"])
+        if "outliers" not in ckpt:
+            raise UserInputError(f"{path} lacks the outlier stream's state ('outliers'); "
+                                 f"{RESTART}")
+        load_into(state.outliers, ckpt["outliers"], path, RESTART, "outlier-stream state")
     return int(ckpt["epoch"])
+
+
+class _Generators:
+    """rng.restore as a load_state_dict, for run_files.load_into's messages."""
+
+    def __init__(self, generators):
+        self.generators = generators
+
+    def load_state_dict(self, state: dict) -> None:
+        rng.restore(self.generators, state)

@@ -13,10 +13,13 @@ half-written file, and loading never unpickles code (`torch.load(weights_only=Tr
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
+import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,19 +43,121 @@ def umask() -> int:
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `path` through `write(handle)` into a temporary file beside it, then rename: the
+    file is whole or as it was before, whatever stops the writer (a kill, a full disk). A
+    filesystem that refuses the write (full, read-only, a file in the way) is a UserInputError
+    naming the file and the fix (`folder_error`)."""
+    tmp = None
     try:
+        prepare_folder(path.parent, None)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # the data on disk before the name points at it
         # mkstemp makes the file private (0600); give it the mode a plain open() would, so
         # results and reports can be shared like any other file the user writes.
         os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        # (a Ctrl-C stays a Ctrl-C, whatever error the writer had handled before it)
+        error = _os_error(exc) if isinstance(exc, Exception) else None
+        refused = folder_error(error, path, None) if error is not None else None
+        if refused is not None:
+            raise refused from None
         raise
+
+
+# mkstemp's names: "." + the file's name + "." + 8 random characters + ".tmp"
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temporary files of `_atomic_write`s that were killed mid-write, in `folder`
+    and its subfolders one level down (report figures). Only safe while nobody else writes
+    there: called by lock.run_lock once the folder's lock is held."""
+    folder = Path(folder)
+    removed = []
+    for tmp in [*folder.glob(".*.tmp"), *folder.glob("*/.*.tmp")]:
+        if _TEMP_NAME.match(tmp.name) and tmp.is_file():
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass  # read-only: harmless, the next writer with rights removes it
+    return removed
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind `exc`: itself, or the one a library wrapped (torch.save turns a
+    failed write into a RuntimeError whose context is the OSError)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OSError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def folder_error(exc: OSError, path: Path, arg: str | None = "--out") -> UserInputError | None:
+    """The message for a filesystem that refused to write `path` (None: not such an error,
+    let it propagate). `arg`: the option that chose the folder, offered as the other fix."""
+    path = Path(path)
+    reason = exc.strerror or str(exc)
+    other = f", or choose another {arg}" if arg else ""
+    if exc.errno in _NO_SPACE:
+        limit = " or raise the file-size limit (ulimit -f)" if exc.errno == errno.EFBIG else ""
+        return UserInputError(
+            f"could not write {path} ({reason}): free some disk space{limit} and run the "
+            f"command again; the {path.name} already there, if any, and every file written "
+            "before were kept (an interrupted training continues with --resume)")
+    if exc.errno in _NOT_WRITABLE:
+        return UserInputError(
+            f"cannot write {path} ({reason}): make {path.parent} writable{other} (nothing "
+            "there was changed)")
+    if exc.errno == errno.EISDIR:
+        return UserInputError(f"cannot write {path}: a folder of that name is in the way; "
+                              f"move it aside{other}")
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return UserInputError(f"cannot write {path}: a file is in the way of its folder "
+                              f"{path.parent}; move it aside{other}")
+    return None
+
+
+def prepare_folder(folder: Path, arg: str | None = "--out") -> Path | None:
+    """Make `folder` (and its parents); the topmost folder made, None if it was there. A file
+    in the way, or a parent that cannot be written, is a UserInputError naming `arg` (the
+    option that chose the folder; None: a folder the command chose)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        return None
+    named = f"{arg} {folder}" if arg else str(folder)
+    fix = f"choose another {arg}" if arg else "move it aside"
+    if folder.exists():
+        raise UserInputError(f"{named} is a file, not a folder; {fix} (nothing was changed)")
+    ancestor = folder.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise UserInputError(f"{named} lies under {ancestor}, which is a file, not a folder; "
+                             f"{fix} (nothing was changed)")
+    created = folder
+    while not created.parent.exists():
+        created = created.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        refused = folder_error(exc, folder, arg)
+        if refused is None:
+            raise
+        raise refused from None
+    return created
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -65,7 +170,10 @@ def read_json(path: Path, fix: str) -> Any:
     `fix` (what the user can do) when it is not valid JSON."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:  # binary junk: a damaged or overwritten file
+        raise UserInputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                             f"{fix}") from None
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{path} is not valid JSON ({exc}); {fix}") from None
 
@@ -74,8 +182,22 @@ def write_text(path: Path, text: str) -> None:
     _atomic_write(Path(path), lambda h: h.write(text.encode()))
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(Path(path), lambda h: h.write(data))
+
+
 def save_torch(path: Path, obj: Any) -> None:
     _atomic_write(Path(path), lambda h: torch.save(obj, h))
+
+
+def save_figure(fig, path: Path, **savefig_options) -> None:
+    """A matplotlib figure, atomically (pass `format`: the temporary name has no suffix)."""
+    _atomic_write(Path(path), lambda h: fig.savefig(h, **savefig_options))
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez_compressed, atomically (a score cache killed mid-write keeps the old one)."""
+    _atomic_write(Path(path), lambda h: np.savez_compressed(h, **arrays))
 
 
 def load_torch(path: Path) -> Any:
@@ -92,15 +214,42 @@ def load_torch(path: Path) -> Any:
 
 
 def append_log(run_dir: Path, record: dict) -> None:
-    with open(Path(run_dir) / LOG, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
+    """Add one line to RUN/log.jsonl. The log is rewritten whole (temp + rename) rather than
+    appended to: a full disk or a kill mid-write keeps the previous log instead of leaving a
+    torn line (a log is a few hundred lines at most)."""
+    lines = [json.dumps(r) + "\n" for r in read_log(run_dir)] + [json.dumps(record) + "\n"]
+    write_text(Path(run_dir) / LOG, "".join(lines))
 
 
 def read_log(run_dir: Path) -> list[dict]:
+    """The records of RUN/log.jsonl. A torn last line (not JSON, no newline: an older version
+    appended in place and was stopped mid-write) is dropped with a note, since the epochs it
+    describes are redone or were never checkpointed; a damaged line before the last is a
+    UserInputError naming the file and the line."""
     path = Path(run_dir) / LOG
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        elif number == len(lines):  # the last line, with no newline after it: torn
+            print(f"note: {path}: dropped its unfinished last line {number} (a write "
+                  "there was interrupted)", file=sys.stderr)
+        else:
+            raise UserInputError(
+                f"{path} line {number} is not a JSON record: the log is damaged; delete that "
+                "line (the log holds the training curves only: checkpoint.pt and model.pt do "
+                "not depend on it) and run the command again")
+    return records
 
 
 def truncate_log(run_dir: Path, epochs_done: int) -> None:

@@ -17,7 +17,9 @@ import torch
 
 from . import precision, probe, runs
 from .config import RunConfig
+from .config_ranges import MAX_CLASSES
 from .holdout import split_for_training
+from .run_files import check_finite_weights, load_into, load_model_state
 from ..data.batches import OutlierStream, Preprocess
 from ..data.datasets import load_images, load_labelled
 from ..data.placement import OutlierPrefetcher, place
@@ -60,8 +62,20 @@ def outlier_preprocess_of(cfg: RunConfig) -> Preprocess:
 
 
 def build_model(cfg: RunConfig) -> torch.nn.Module:
-    return create_model(cfg.model, cfg.num_classes, in_channels=cfg.image_shape[2],
-                        **cfg.model_kwargs)
+    try:
+        return create_model(cfg.model, cfg.num_classes, in_channels=cfg.image_shape[2],
+                            **cfg.model_kwargs)
+    except (MemoryError, RuntimeError) as exc:
+        # Options that ask for more memory than there is (width=10**9, a huge class count):
+        # the user's numbers, not a bug. Other RuntimeErrors are bugs and propagate.
+        text = str(exc).lower()
+        if not isinstance(exc, MemoryError) and "allocate" not in text and \
+                "out of memory" not in text:
+            raise
+        raise UserInputError(
+            f"model {cfg.model} {cfg.model_kwargs} with {cfg.num_classes} classes does not fit in "
+            f"memory ({type(exc).__name__}); check --model-arg and the labels of --train "
+            f"{cfg.train}") from None
 
 
 def baseline_weights(cfg: RunConfig) -> dict | None:
@@ -81,7 +95,9 @@ def baseline_weights(cfg: RunConfig) -> dict | None:
             f"the baseline run {cfg.init_from} used model {base_cfg.model} "
             f"{base_cfg.model_kwargs}, not {cfg.model} {cfg.model_kwargs}"
         )
-    return runs.load_final_weights(Path(cfg.init_from))
+    weights = load_model_state(cfg.init_from)  # a state dict, or a UserInputError
+    check_finite_weights(weights, Path(cfg.init_from) / runs.MODEL)
+    return weights
 
 
 @dataclass
@@ -104,6 +120,10 @@ def load_data(cfg: RunConfig) -> TrainingData:
     train_set = load_labelled(cfg.train, cfg.image_shape, seed=cfg.seed, role="--train",
                               stream=stream)
     num_classes = int(train_set.y.max()) + 1
+    if num_classes > MAX_CLASSES:  # a damaged label file: refused before a huge head is built
+        raise UserInputError(
+            f"--train {cfg.train} has a label {num_classes - 1}: more than {MAX_CLASSES} classes, "
+            "so the label array is damaged or is not class indices 0..K-1; fix the labels")
     if cfg.num_classes is None:
         cfg = replace(cfg, num_classes=num_classes)
     elif num_classes > cfg.num_classes:
@@ -171,8 +191,9 @@ def start_state(cfg: RunConfig, outliers: ImageSet | None, device: torch.device,
     generators."""
     torch.manual_seed(cfg.seed)  # model init and dropout: the same on every rank
     model = build_model(cfg)
-    if init_weights is not None:
-        model.load_state_dict(init_weights)
+    if init_weights is not None:  # the baseline's model.pt (baseline_weights)
+        load_into(model, init_weights, Path(cfg.init_from or "the baseline") / runs.MODEL,
+                  "fine-tune another baseline, or retrain this one")
     elif pretrained is not None:
         note = load_pretrained(model, read_weights(pretrained), str(pretrained))
         print(f"weights: {note}", file=sys.stderr)

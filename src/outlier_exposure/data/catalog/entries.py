@@ -1,9 +1,12 @@
 """The registered datasets: facts (URLs, checksums, layouts, preprocessing), one entry each.
 
 Digests: torchvision's published md5s where torchvision knows the file (CIFAR, SVHN, MNIST,
-Fashion-MNIST, DTD, Omniglot, Places365), the md5 every Tiny ImageNet loader uses, and the
-sha256 values of the project's offline data manifest. Sets whose hosts publish no digest
-(ODIN's LSUN/iSUN archives, Chars74K, notMNIST) download unverified, with a warning.
+Fashion-MNIST, DTD, Omniglot, Places365), the md5 every Tiny ImageNet loader uses, the md5s
+that pytorch-ood and detectors check ODIN's LSUN/iSUN archives and Chars74K against (their
+hosts publish none), and the sha256 values of the project's offline data manifest. notMNIST
+is checked by its size only, with a warning (docs/datasets.md has the whole table). Sizes
+(`approx_size`, shown by the download plan, not checked) are the sizes the hosts report for
+the files (Places365's rounded to 4.4 GB).
 
 Preprocessing (docs/protocol.md section 4 and the reference test scripts), to the model's size s (the
 readers that apply it are in recipes.py, the resize rules in data/resize.py):
@@ -52,7 +55,7 @@ register(Dataset(
     default_split="test", role="in-distribution; OOD test for CIFAR-100",
     read=cifar_reader(_C10, _C10_SPLITS, "labels", "batches.meta", "label_names"),
     downloads=(Download("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
-                        md5="c58f30108f718f92721af3b95e74349a", extract_to=""),),
+                        md5="c58f30108f718f92721af3b95e74349a", extract_to="", approx_size=170_498_071),),
 ))
 
 _C100 = "cifar-100-python"
@@ -65,11 +68,12 @@ register(Dataset(
     default_split="test", role="in-distribution; OOD test for CIFAR-10",
     read=cifar_reader(_C100, _C100_SPLITS, "fine_labels", "meta", "fine_label_names"),
     downloads=(Download("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "cifar-100-python.tar.gz",
-                        md5="eb9058c3a382ffc7106e4002c42a8d85", extract_to=""),),
+                        md5="eb9058c3a382ffc7106e4002c42a8d85", extract_to="", approx_size=169_001_437),),
 ))
 
 _SVHN_MD5 = {"train_32x32.mat": "e26dedcc434d2e4c54c9b2d4a06d8373", "test_32x32.mat": "eb5a983be6a315427106f1b164d9cef3",
              "extra_32x32.mat": "a93ce644f1a588dc4d68dda5feec44a7"}
+_SVHN_BYTES = {"train_32x32.mat": 182_040_794, "test_32x32.mat": 64_275_384, "extra_32x32.mat": 1_329_278_602}
 _SVHN_SPLITS = {"train": ("train_32x32.mat", "extra_32x32.mat"), "train-only": ("train_32x32.mat",),
                 "extra": ("extra_32x32.mat",), "test": ("test_32x32.mat",)}
 register(Dataset(
@@ -77,7 +81,8 @@ register(Dataset(
     splits={s: tuple(FileReq(f, md5=_SVHN_MD5[f]) for f in fs) for s, fs in _SVHN_SPLITS.items()},
     default_split="test", role="in-distribution; OOD test for CIFAR / Tiny ImageNet",
     read=svhn_reader(_SVHN_SPLITS),
-    downloads=tuple(Download(f"http://ufldl.stanford.edu/housenumbers/{f}", f, md5=m) for f, m in _SVHN_MD5.items()),
+    downloads=tuple(Download(f"https://ufldl.stanford.edu/housenumbers/{f}", f, md5=m, approx_size=_SVHN_BYTES[f])
+                    for f, m in _SVHN_MD5.items()),
     notes="label 10 is the digit 0 (mapped to 0)",
 ))
 
@@ -85,12 +90,14 @@ _MNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte
                 "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 
 
-def _idx_dataset(name: str, title: str, mirror: str, md5: dict[str, str], classes, role: str) -> Dataset:
+def _idx_dataset(name: str, title: str, mirror: str, md5: dict[str, str], sizes: tuple[int, ...],
+                 classes, role: str) -> Dataset:
     return register(Dataset(
         name, title,
         splits={s: tuple(FileReq(f, md5=md5[f]) for f in fs) for s, fs in _MNIST_FILES.items()},
         default_split="test", role=role, read=idx_reader(_MNIST_FILES, classes),
-        downloads=tuple(Download(mirror + f, f, md5=m) for f, m in md5.items()),
+        downloads=tuple(Download(mirror + f, f, md5=m, approx_size=n)
+                        for (f, m), n in zip(md5.items(), sizes)),
     ))
 
 
@@ -100,14 +107,16 @@ _idx_dataset("mnist", "MNIST digits (60,000 train / 10,000 test, 28x28 grey)",
               "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
               "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
               "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
-             [str(d) for d in range(10)], "in-distribution")
+             (9_912_422, 28_881, 1_648_877, 4_542), [str(d) for d in range(10)], "in-distribution")
+# Plain HTTP: S3 website endpoints (the only address the authors publish) have no HTTPS; the
+# md5s pin the files.
 _idx_dataset("fashion-mnist", "Fashion-MNIST (60,000 train / 10,000 test, 28x28 grey)",
              "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
              {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
               "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
               "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
               "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
-             ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+             (26_421_880, 29_515, 4_422_102, 5_148), ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
               "Bag", "Ankle boot"], "OOD test for MNIST")
 
 register(Dataset(
@@ -116,8 +125,8 @@ register(Dataset(
             "val": (FileReq(f"{TIN}/wnids.txt"), FileReq(f"{TIN}/val/")),
             "test": (FileReq(f"{TIN}/wnids.txt"), FileReq(f"{TIN}/val/"))},
     default_split="val", role="in-distribution", read=tinyimagenet_read,
-    downloads=(Download("http://cs231n.stanford.edu/tiny-imagenet-200.zip", "tiny-imagenet-200.zip",
-                        md5="90528d7ca1a48142e341f4ef8d21d0de", extract_to=""),),
+    downloads=(Download("https://cs231n.stanford.edu/tiny-imagenet-200.zip", "tiny-imagenet-200.zip",
+                        md5="90528d7ca1a48142e341f4ef8d21d0de", extract_to="", approx_size=248_100_043),),
     notes="test is an alias of val (the official test split has no labels)",
 ))
 
@@ -126,15 +135,16 @@ register(Dataset(
     splits={"all": (FileReq("dtd/images/"),)}, default_split="all",
     read=folder_reader("dtd/images", "crop", labelled=True),
     downloads=(Download("https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz",
-                        "dtd-r1.0.1.tar.gz", md5="fff73e5086ae6bdbea199a49dfb8a4c1", extract_to=""),),
+                        "dtd-r1.0.1.tar.gz", md5="fff73e5086ae6bdbea199a49dfb8a4c1", extract_to="",
+                        approx_size=625_239_812),),
 ))
 
 register(Dataset(
     "places365", f"Places365-Standard test images, a fixed random {PLACES_SUBSET:,} (read from test_256.tar); Resize + CenterCrop",
     splits={"test": (FileReq("test_256.tar", md5="f532f6ad7b582262a2ec8009075e186b"),)}, default_split="test",
     read=places_read,
-    downloads=(Download("http://data.csail.mit.edu/places/places365/test_256.tar", "test_256.tar",
-                        md5="f532f6ad7b582262a2ec8009075e186b"),),
+    downloads=(Download("https://data.csail.mit.edu/places/places365/test_256.tar", "test_256.tar",
+                        md5="f532f6ad7b582262a2ec8009075e186b", approx_size=4_400_000_000),),
     notes=f"the reference's 'test_subset' is unpublished; ours: numpy default_rng({PLACES_SEED}) draws "
           f"{PLACES_SUBSET} of the sorted test images (4.4 GB download)",
 ))
@@ -150,20 +160,24 @@ register(Dataset(
 ))
 
 
-def _odin(name: str, title: str, url: str, archive: str) -> None:
+def _odin(name: str, title: str, url: str, archive: str, md5: str) -> None:
     register(Dataset(
         name, f"{title} (ODIN's archive, 10,000 32x32 images or so); Resize + CenterCrop if not 32",
         splits={"test": (FileReq("images/"),)}, default_split="test",
         read=folder_reader("images", "crop", labelled=False),
-        downloads=(Download(url, archive, extract_to="images"),),
+        downloads=(Download(url, archive, md5=md5, extract_to="images"),),
         manual=f"download {url} and unpack it into {{dir}}/images/",
     ))
 
 
-_odin("lsun-crop", "LSUN crop", "https://www.dropbox.com/s/fhtsw1m3qxlwj6h/LSUN.tar.gz?dl=1", "LSUN.tar.gz")
+# ODIN's hosts publish no digests; these md5s are the ones the pytorch-ood and detectors
+# libraries check the same archives against (not recomputed here: no network; docs/datasets.md).
+_odin("lsun-crop", "LSUN crop", "https://www.dropbox.com/s/fhtsw1m3qxlwj6h/LSUN.tar.gz?dl=1", "LSUN.tar.gz",
+      "458a0a0ab8e5f1cb4516d7400568e460")
 _odin("lsun-resize", "LSUN resize", "https://www.dropbox.com/s/moqh2wh8696c3yl/LSUN_resize.tar.gz?dl=1",
-      "LSUN_resize.tar.gz")
-_odin("isun", "iSUN", "https://www.dropbox.com/s/ssz7qxfqae0cca5/iSUN.tar.gz?dl=1", "iSUN.tar.gz")
+      "LSUN_resize.tar.gz", "278b7b31c8cb7e804a1465a8ce03a2dc")
+_odin("isun", "iSUN", "https://www.dropbox.com/s/ssz7qxfqae0cca5/iSUN.tar.gz?dl=1", "iSUN.tar.gz",
+      "be77b0f2c26fda898afac5f99645ee70")
 
 register(Dataset(
     "icons50", "Icons-50 (about 10,000 icons, 50 classes) without the 'numbers' class; Resize((s, s))",
@@ -178,19 +192,24 @@ register(Dataset(
 # A-Z, Sample037-062 a-z. Against SVHN digits we drop the digits and the letters most often read
 # as digits (I, O, l, o); the reference's own folder ("StreetLetters") is unpublished.
 CHARS74K_EXCLUDE = tuple(f"Sample{i:03d}" for i in (*range(1, 11), 19, 25, 48, 51))
+CHARS74K_URL = "https://info-ee.surrey.ac.uk/CVSSP/demos/chars74k/EnglishImg.tgz"
 register(Dataset(
     "chars74k", "Chars74K street characters (EnglishImg, GoodImg) without digits and I, O, l, o; Resize + CenterCrop",
     splits={"all": (FileReq("English/Img/GoodImg/Bmp/"),)}, default_split="all",
     read=folder_reader("English/Img/GoodImg/Bmp", "crop", labelled=True, exclude=CHARS74K_EXCLUDE),
-    downloads=(Download("http://www.ee.surrey.ac.uk/CVSSP/demos/chars74k/EnglishImg.tgz", "EnglishImg.tgz",
+    # The dataset's pages moved to info-ee.surrey.ac.uk, which serves HTTPS. The host publishes no
+    # digest; the md5 is the one pytorch-ood and detectors check this archive against.
+    downloads=(Download(CHARS74K_URL, "EnglishImg.tgz", md5="85d157e0c58f998e1cda8def62bcda0d",
                         extract_to=""),),
-    manual="download http://www.ee.surrey.ac.uk/CVSSP/demos/chars74k/EnglishImg.tgz and unpack it in {dir}",
+    manual=f"download {CHARS74K_URL} and unpack it in {{dir}}",
 ))
 
 register(Dataset(
     "notmnist", "notMNIST small (letters A-J in many fonts, 28x28 grey, about 18,700 readable)",
     splits={"all": (FileReq("notMNIST_small/"),)}, default_split="all", role="OOD test for MNIST",
     read=folder_reader("notMNIST_small", "squash", labelled=True, mode="L", skip_unreadable=True),
+    # Plain HTTP (no HTTPS address of the host is known) and no published digest: checked by its
+    # size only, with a warning (docs/datasets.md).
     downloads=(Download("http://yaroslavvb.com/upload/notMNIST/notMNIST_small.tar.gz", "notMNIST_small.tar.gz",
                         size=8458043, extract_to=""),),
     notes="its two unreadable PNGs are skipped, as the notebook that made the reference's pickle did",
@@ -290,11 +309,13 @@ def _record_set(name: str, facts: dict) -> None:
         files = [f for f, info in facts["files"].items()
                  if info.get("needed_for") in (None, split)]
         splits["all" if split is None else split] = tuple(
-            FileReq(f, sha256=facts["files"][f].get("sha256")) for f in files)
+            FileReq(f, md5=facts["files"][f].get("md5"), sha256=facts["files"][f].get("sha256"))
+            for f in files)
     register(Dataset(
         name, _RECORD_TITLES.get(name, name),
         splits=splits, default_split="all", read=read, role="outliers",
-        downloads=tuple(Download(info["url"], f, sha256=info.get("sha256"), size=info.get("bytes"))
+        downloads=tuple(Download(info["url"], f, md5=info.get("md5"), sha256=info.get("sha256"),
+                                 size=info.get("bytes"), approx_size=info.get("approx_bytes"))
                         for f, info in facts["files"].items()),
         notes=facts.get("note", ""),
     ))

@@ -14,8 +14,8 @@ Loading never downloads unless asked (`oe datasets --download NAME`, or `roots.d
 download=True)`, which the `--download` flag of data-loading commands sets). A missing dataset
 raises UserInputError naming the folder, the files it lacks and the command or manual steps that
 get them; a file whose checksum is wrong raises too (digests are cached per size and mtime, so
-this costs one hash per file, once). `require` checks several sets at once, before a long job,
-and names every missing one in one message (preflight.py maps data specs to it).
+this costs one hash per file, once). Several sets are checked at once before a long job, every
+missing one named in one message, by plan.py (preflight.py maps data specs to it).
 
 Registration point: `register(Dataset(...))`, called by the modules in `_PLUGINS` when first
 needed. entries.py registers the public sets, the offline sets, and 80 Million Tiny Images /
@@ -65,6 +65,8 @@ class Download:
     extract_to: None keeps the file as is; "" unpacks into the dataset folder, "sub" into
     its subfolder. md5/sha256/size verify it; with none of them it is fetched unverified
     (a warning says so). The archive is kept, so `oe datasets --verify` can check it later.
+    approx_size: its size in bytes where known but not checked (the digest is), for the
+    download plan; `size` is checked.
     """
 
     url: str
@@ -73,6 +75,13 @@ class Download:
     sha256: str | None = None
     size: int | None = None
     extract_to: str | None = None
+    approx_size: int | None = None
+
+    @property
+    def checked_by(self) -> str:
+        """How the file is verified: "sha256", "md5", "size only" or "nothing"."""
+        found = expected_digest(self.md5, self.sha256)
+        return found[0] if found else ("size only" if self.size else "nothing")
 
 
 Reader = Callable[[Path, str, tuple[int, int]], ImageSet]
@@ -308,20 +317,6 @@ def how_to_get(name: str, split: str | None = None) -> str:
     return ds.manual.format(dir=folder) if ds.manual else f"put its files in {folder}"
 
 
-def _what_is_missing(ds: Dataset, splits: list[str], folder: Path, missing: list[str]) -> str:
-    every = {d.filename for d in ds.downloads}
-    if len(splits) == 1:
-        how = how_to_get(ds.name, splits[0])
-    elif {d.filename for s in splits for d in _downloads_for(ds, s)} == every:
-        how = how_to_get(ds.name)  # these splits need every download: one command
-    else:
-        how = "; ".join(dict.fromkeys(how_to_get(ds.name, s) for s in splits))
-    return (
-        f"dataset {ds.name} ({ds.title}), split{'s' if len(splits) > 1 else ''} "
-        f"{', '.join(splits)}, is not in {folder}: missing {', '.join(missing)}. To get it, {how}."
-    )
-
-
 def _root_note(shared: bool) -> str:
     root, origin = resolve_data_root(shared)
     return (f"(Data root {root}, from {origin}; point elsewhere with --data-root DIR or env "
@@ -329,39 +324,10 @@ def _root_note(shared: bool) -> str:
 
 
 def _missing_message(ds: Dataset, split: str, folder: Path, missing: list[str]) -> str:
-    return f"{_what_is_missing(ds, [split], folder, missing)} {_root_note(ds.shared)}"
-
-
-def require(needed: list[tuple[str, str | None]], purpose: str) -> None:
-    """Raise one UserInputError naming every dataset of `needed` ((name, split or None for the
-    default) pairs) whose files are not in place, with how to get each; sets that `load` would
-    download (downloads allowed) pass.
-
-    For a long job (`oe reproduce`), so a missing outlier or test set is reported before
-    hours of training rather than after. Presence only: checksums are checked by `load`.
-    """
-    wanted: dict[str, list[str]] = {}
-    for name, split in needed:
-        ds = get(name)
-        split = ds.default_split if split is None else split
-        _split_names(ds, split)
-        if split not in wanted.setdefault(name, []):
-            wanted[name].append(split)
-    found = []
-    for name, splits in wanted.items():
-        ds = get(name)
-        splits = [s for s in splits if missing_files(name, s)]
-        if not splits or (download_missing() and ds.downloads):
-            continue
-        missing = list(dict.fromkeys(f for s in splits for f in missing_files(name, s)))
-        found.append((ds, _what_is_missing(ds, splits, dataset_dir(name), missing)))
-    if not found:
-        return
-    notes = " ".join(dict.fromkeys(_root_note(ds.shared) for ds, _ in found))
-    if len(found) == 1:
-        raise UserInputError(f"{purpose}: {found[0][1]} {notes}")
-    listed = " ".join(f"({k}) {text}" for k, (_, text) in enumerate(found, start=1))
-    raise UserInputError(f"{purpose} needs {len(found)} datasets that are not in place: {listed} {notes}")
+    """What `load` says about one missing split (several sets at once: plan.py)."""
+    return (f"dataset {ds.name} ({ds.title}), split {split}, is not in {folder}: missing "
+            f"{', '.join(missing)}. To get it, {how_to_get(ds.name, split)}. "
+            f"{_root_note(ds.shared)}")
 
 
 def _downloads_for(ds: Dataset, split: str | None) -> list[Download]:
@@ -370,6 +336,13 @@ def _downloads_for(ds: Dataset, split: str | None) -> list[Download]:
         return list(ds.downloads)
     needed = {r.path for r in ds.splits[split]}
     return [d for d in ds.downloads if d.extract_to is not None or d.filename in needed]
+
+
+def downloads_for(name: str, split: str | None = None) -> list[Download]:
+    """The downloads that `download(name, split)` fetches (all of them for split None)."""
+    ds = get(name)
+    _split_names(ds, split)
+    return _downloads_for(ds, split)
 
 
 def download(name: str, split: str | None = None, *, progress: bool = True,
@@ -398,7 +371,11 @@ def download(name: str, split: str | None = None, *, progress: bool = True,
                 dest.unlink()
         if not dest.is_file():
             log(f"{name}: downloading {item.url} -> {dest}")
-            fetch(item.url, dest, md5=item.md5, sha256=item.sha256, size=item.size, progress=progress)
+            if item.checked_by in ("size only", "nothing"):
+                log(f"{name}: warning: {item.filename} has no published checksum: it is checked "
+                    + (f"by its size only ({item.size:,} bytes)" if item.size else "not at all"))
+            fetch(item.url, dest, md5=item.md5, sha256=item.sha256, size=item.size,
+                  progress=progress, log=lambda note: log(f"{name}: {note}"))
             if expected_digest(item.md5, item.sha256) is None:
                 log(f"{name}: warning: {item.filename} has no published checksum, so it was not "
                     f"verified; its sha256 is {file_digest(dest)}")

@@ -203,7 +203,9 @@ def _progress(total: int, desc: str):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="img", unit_scale=True, leave=False,
+    # leave=True: closing draws the final count (100%) and keeps it, as training/progress.py's
+    # bars do; leave=False wiped the line at whatever count the last timed redraw showed.
+    return tqdm(total=total, desc=desc, unit="img", unit_scale=True, leave=True,
                 dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
 
 

@@ -41,7 +41,7 @@ TINY_IMAGES_FILE = "tiny_images.bin"
 CIFAR_IDXS_FILE = "80mn_cifar_idxs.txt"
 RANDOM_300K_FILE = "300K_random_images.npy"
 
-TINY_IMAGES_URL = "http://www.archive.org/download/80-million-tiny-images-2-of-2/tiny_images.bin"
+TINY_IMAGES_URL = "https://archive.org/download/80-million-tiny-images-2-of-2/tiny_images.bin"
 CIFAR_IDXS_URL = "https://raw.githubusercontent.com/hendrycks/outlier-exposure/master/utils/80mn_cifar_idxs.txt"
 RANDOM_300K_URL = "https://people.eecs.berkeley.edu/~hendrycks/300K_random_images.npy"
 
@@ -246,7 +246,9 @@ RECORD_SETS = {
             },
             CIFAR_IDXS_FILE: {
                 "url": CIFAR_IDXS_URL,
-                "sha256": None,
+                # computed from the file in the authors' repository (git blob c26fe22d, master)
+                "sha256": "5716e41a62b6fb304972ef80e286a0f8be89b709f64240d8003e75398c09d7d5",
+                "bytes": 1_170_875,
                 "unique_indices": CIFAR_EXCLUSION_UNIQUE,
                 "needed_for": "no-cifar",
             },
@@ -254,25 +256,28 @@ RECORD_SETS = {
         "splits": {None: "all 79,302,017 images", "no-cifar": "without the 132,409 CIFAR images"},
         "load": lambda root, split: load_tinyimages(root, exclude_cifar=split == "no-cifar"),
         "note": (
-            "Withdrawn by its authors in 2020: the URL is an unofficial mirror that may vanish, and "
-            "no checksum is known, so a user's own copy is read and never assumed. The CIFAR "
-            "index list comes from the authors' repository; its checksum is not recorded here "
-            "(it could not be verified offline); on the full file its 132,409 unique indices "
-            "are checked instead."
+            "Withdrawn by its authors in 2020: the URL is an unofficial mirror (the one the "
+            "authors link) that may vanish, and no checksum is known: its size is checked, "
+            "with a warning. The CIFAR index list comes from the authors' repository (sha256 "
+            "recorded); on the full file its 132,409 unique indices are checked too."
         ),
     },
     "300k-random-images": {
         "files": {
             RANDOM_300K_FILE: {
                 "url": RANDOM_300K_URL,
+                # The authors publish no digest; this md5 is the one pytorch-ood checks the same
+                # file against (not recomputed here: no network).
+                "md5": "64ca64357de98351f28454274a112dc3",
                 "sha256": None,
                 # 921,600,000 bytes of pixels plus a .npy header whose length depends on the
                 # numpy that wrote it (16- or 64-byte alignment): no exact size to check.
                 "bytes": None,
+                "approx_bytes": 921_600_128,
             },
         },
         "splits": {None: "300,000 images"},
         "load": lambda root, split: load_300k(root),
-        "note": "Published by the OE authors; no checksum is known, so none is checked.",
+        "note": "Published by the OE authors, without a digest; the md5 checked is pytorch-ood's.",
     },
 }

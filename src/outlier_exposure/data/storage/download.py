@@ -1,9 +1,11 @@
 """Downloads with checksums, safe archive extraction, and cached file digests.
 
 - `fetch(url, dest, md5=..., sha256=..., size=...)` streams a URL (http, https or file) into
-  `dest.part`, hashing as it goes, and renames it to `dest` only when the digest (and size)
-  match. A mismatch or a broken transfer deletes the partial file and raises
-  `UserInputError`: a bad download is never left where a reader could pick it up.
+  `dest.part`, hashing as it goes, and renames it to `dest` only when the digest (and size) of
+  the whole file match. A mismatch deletes the partial file and raises `UserInputError`: a bad
+  download is never left where a reader could pick it up. A transfer cut short keeps
+  `dest.part`, and the next call continues it where the server supports HTTP ranges
+  (ranges.py), so a multi-GB download does not start again from zero.
   (torchvision's `download_url` keeps a corrupt file in place and only supports md5, so it
   does not fit here; its digests for the datasets it knows are reused in catalog/entries.py.)
 - `extract(archive, dest)` unpacks .tar[.gz|.bz2|.xz], .tgz and .zip archives, refusing any
@@ -16,21 +18,21 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import sys
 import tarfile
 import threading
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 from ...errors import UserInputError
+from .ranges import Opened, open_at
 
 CACHE_ENV = "OE_CACHE_DIR"
 CHUNK = 1 << 20
-USER_AGENT = "outlier-exposure (python urllib)"
 
 _memo: dict[tuple[str, str], tuple[int, int, str]] = {}
 _memo_lock = threading.Lock()
@@ -120,76 +122,142 @@ def check_file(path: str | Path, md5: str | None = None, sha256: str | None = No
     return None
 
 
-def _open_url(url: str):
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    return urllib.request.urlopen(request, timeout=60)
-
-
-def _progress(total: int | None, name: str, enabled: bool):
+def _progress(total: int | None, name: str, enabled: bool, initial: int = 0):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
-                leave=False, dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
+    return tqdm(total=total, initial=initial, desc=name, unit="B", unit_scale=True,
+                unit_divisor=1024, leave=False, dynamic_ncols=True, file=sys.stderr,
+                mininterval=0.5)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# What a broken transfer raises: URLError/HTTPError and socket errors are OSErrors, a body cut
+# short of its Content-Length is http.client.IncompleteRead (an HTTPException).
+_TRANSFER_ERRORS = (OSError, http.client.HTTPException, ValueError)
+
+
+def _hash_part(h, part: Path, size: int, progress: bool) -> None:
+    """Feed the bytes already downloaded to `h`, so the digest covers the whole file."""
+    bar = _progress(size, f"{part.name} (checking the bytes on disk)", progress and size > 64 * CHUNK)
+    with open(part, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+
+
+def _kept(part: Path) -> str:
+    size = part.stat().st_size if part.is_file() else 0
+    return (f" The {size:,} bytes already in {part} are kept: the same command continues from "
+            "there where the server allows it." if size else "")
 
 
 def fetch(url: str, dest: str | Path, *, md5: str | None = None, sha256: str | None = None,
-          size: int | None = None, progress: bool = True) -> Path:
-    """Download `url` to `dest`, checking the digest (sha256 preferred, else md5) and size.
+          size: int | None = None, progress: bool = True,
+          log: Callable[[str], None] | None = None) -> Path:
+    """Download `url` to `dest`, continuing an interrupted download; check digest and size.
 
-    The bytes go to `dest.part` and are hashed while they stream; `dest` appears only once
-    they match. Any failure deletes `dest.part` and raises UserInputError naming the URL,
-    the file and what to do. With no digest and no size the file is kept unverified.
+    The bytes go to `dest.part`. When a `.part` is already there (an earlier download was cut),
+    the server is asked for the rest (HTTP Range, ranges.py) and the bytes are appended; a
+    server that cannot do that sends the whole file, and `log` says it starts over. The digest
+    (sha256 preferred, else md5) and `size` are checked on the whole file; `dest` appears only
+    when they match. A mismatch deletes `.part` and raises UserInputError naming the URL and
+    both digests; a cut transfer keeps `.part` for the next call and raises UserInputError
+    saying so. With no digest and no size the file is kept unverified (its sha256 is still
+    computed while it streams, and remembered, so `file_digest(dest)` costs nothing).
+    `log` (default: stderr) gets the one-line notes on resuming.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    say = log or _to_stderr
     expected = expected_digest(md5, sha256)
-    h = hashlib.new(expected[0]) if expected else None
-    received = 0
+    algo = expected[0] if expected else "sha256"
+    offset = part.stat().st_size if part.is_file() else 0
+    if size is not None and offset > size:
+        say(f"{part.name} holds {offset:,} bytes, more than the {size:,} of {dest.name}: "
+            "starting again")
+        offset = 0
     try:
-        with _open_url(url) as response, open(part, "wb") as out:
-            total = response.length if getattr(response, "length", None) else size
-            bar = _progress(total, dest.name, progress)
-            try:
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    received += len(chunk)
-                    if h is not None:
-                        h.update(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        part.unlink(missing_ok=True)
+        if offset and offset == size:  # the last call got every byte but stopped before the check
+            opened = Opened(None, offset, size)
+        else:
+            opened = open_at(url, offset)
+    except _TRANSFER_ERRORS as err:
         reason = getattr(err, "reason", None) or err
         raise UserInputError(
             f"download of {url} failed: {reason}. Check the network and retry, or fetch the "
-            f"file by hand and save it as {dest}"
+            f"file by hand and save it as {dest}.{_kept(part)}"
         ) from None
+    if size is not None and opened.total is not None and opened.total != size:
+        # another file than the one recorded (or an error page): refused before its bytes come
+        if opened.response is not None:
+            opened.response.close()
+        part.unlink(missing_ok=True)
+        raise UserInputError(
+            f"download of {url} is {opened.total} bytes, expected {size}; the partial file was "
+            f"deleted. Retry, or fetch it by hand and save it as {dest}"
+        )
+    if opened.note and offset:
+        say(f"{dest.name}: {opened.note}; downloading it again from the start")
+    elif opened.offset:
+        say(f"{dest.name}: resuming after the {opened.offset:,} bytes already downloaded")
+    total = size if size is not None else opened.total
+    h = hashlib.new(algo)
+    if opened.offset:
+        _hash_part(h, part, opened.offset, progress)
+    received = opened.offset
+    if opened.response is not None:
+        bar = _progress(total, dest.name, progress, initial=opened.offset)
+        try:
+            with opened.response as response, open(part, "ab" if opened.offset else "wb") as out:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    received += len(chunk)
+                    h.update(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+        except _TRANSFER_ERRORS as err:
+            reason = ("the connection closed early" if isinstance(err, http.client.IncompleteRead)
+                      else getattr(err, "reason", None) or err or err.__class__.__name__)
+            of = f" of {total:,}" if total else ""
+            raise UserInputError(
+                f"download of {url} stopped after {received:,}{of} bytes ({reason}).{_kept(part)}"
+            ) from None
+        finally:
+            if bar is not None:
+                bar.close()
+    if total is not None and received < total:  # the server closed early without an error
+        raise UserInputError(
+            f"download of {url} stopped after {received:,} of {total:,} bytes.{_kept(part)}")
     if size is not None and received != size:
         part.unlink(missing_ok=True)
         raise UserInputError(
             f"download of {url} is {received} bytes, expected {size}; the partial file was "
             f"deleted. Retry, or fetch it by hand and save it as {dest}"
         )
-    if expected is not None:
-        got = h.hexdigest()
-        if got != expected[1]:
-            part.unlink(missing_ok=True)
-            raise UserInputError(
-                f"download of {url} has {expected[0]} {got}, expected {expected[1]}; the file "
-                f"was deleted and not used. Retry later (the server may have sent an error "
-                f"page), or fetch it by hand and save it as {dest}"
-            )
+    got = h.hexdigest()
+    if expected is not None and got != expected[1]:
+        part.unlink(missing_ok=True)
+        resumed = (" It was continued from an earlier partial download: the file may have "
+                   "changed on the server since; the next try starts from zero."
+                   if opened.offset else "")
+        raise UserInputError(
+            f"download of {url} has {expected[0]} {got}, expected {expected[1]}; the file "
+            f"was deleted and not used. Retry later (the server may have sent an error "
+            f"page), or fetch it by hand and save it as {dest}.{resumed}"
+        )
     os.replace(part, dest)
-    if expected is not None:
-        st = dest.stat()  # remember the digest we just computed, so loading need not re-hash
-        with _memo_lock:
-            _memo[(str(dest.resolve()), expected[0])] = (st.st_size, st.st_mtime_ns, expected[1])
+    st = dest.stat()  # remember the digest just computed, so loading need not re-hash
+    with _memo_lock:
+        _memo[(str(dest.resolve()), algo)] = (st.st_size, st.st_mtime_ns, got)
     return dest
 
 

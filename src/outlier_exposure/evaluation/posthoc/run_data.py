@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -63,6 +64,28 @@ def in_distribution_validation(run_dir: Path, cfg: RunConfig, n: int, seed: int)
     return holdout.subset(train, idx), f"{len(idx)} {what} of {cfg.train}"
 
 
+def check_score_options(opts: dict | None) -> None:
+    """Refuse the post-hoc flags' values the scorers cannot use (before anything is loaded):
+    `knn_k` >= 1; ODIN's fixed T > 0 and eps in [0, 1] ([0, 1] pixel units); Mahalanobis's
+    eps in [0, 1]; every number finite."""
+    opts = opts or {}
+    k = opts.get("knn_k")
+    if k is not None and (isinstance(k, bool) or int(k) != k or k < 1):
+        raise UserInputError(f"--knn-k {k} must be a whole number >= 1 (the k-th neighbour)")
+    bounds = (("odin_temperature", "--odin-T", 0.0, math.inf, "> 0, e.g. 1000"),
+              ("odin_epsilon", "--odin-eps", 0.0, 1.0, "in [0, 1] pixel units, e.g. 0.0014"),
+              ("mahalanobis_epsilon", "--mahalanobis-eps", 0.0, 1.0,
+               "in [0, 1] pixel units (0: no perturbation)"))
+    for key, flag, low, high, wanted in bounds:
+        value = opts.get(key)
+        if value is None:
+            continue
+        inside = math.isfinite(value) and low <= value <= high and \
+            (value > low if key == "odin_temperature" else True)
+        if not inside:
+            raise UserInputError(f"{flag} {value} must be {wanted}")
+
+
 def fit_scorers(
     names: list[str], model: torch.nn.Module, cfg: RunConfig, run_dir: Path, device, *,
     options: dict | None = None, test_set: ImageSet | None = None, ood_specs: list[str] = (),
@@ -72,6 +95,7 @@ def fit_scorers(
     """Build and fit the scorer of every name. `options`: `odin_val` (spec), `odin_temperature`
     and `odin_epsilon` (fixed, no tuning), `n_val` (1000), `knn_k` (50), `mahalanobis_epsilon`
     (0)."""
+    check_score_options(options)
     opts = dict(options or {})
     bs = cfg.eval_batch_size
     scorers: dict[str, Scorer] = {}
