@@ -31,7 +31,6 @@ Just written, the file sits in the page cache: the rate excludes the disk.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import tempfile
@@ -62,14 +61,10 @@ def offline(name: str, key: str = "x") -> np.ndarray:
 
 
 def jpeg(x: np.ndarray, quality: int = 75) -> np.ndarray:
-    from PIL import Image
+    """A JPEG round trip (PIL, 4:2:0), as the `@jpegQ` spec modifier does."""
+    from outlier_exposure.data.modifiers import jpeg_round_trip
 
-    out = np.empty_like(x)
-    for i, pixels in enumerate(x):
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
-        out[i] = np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
-    return out
+    return jpeg_round_trip(x, quality)
 
 
 def crop(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -193,12 +188,29 @@ def rate(records: int, chunk: int) -> None:
         path = Path(folder) / "tiny_images.bin"
         write_records(path, base, records)
         images = load_tinyimages(path)
-        cpu = time.process_time()
-        report = find_duplicates(images.x, index, chunk=chunk)
+        cpu, peak = time.process_time(), {"anon": 0, "file": 0}
+
+        def sample_memory(*_):  # per chunk: anonymous memory vs the memmap's page-cache pages
+            for key, field in (("anon", "RssAnon"), ("file", "RssFile")):
+                peak[key] = max(peak[key], resident_kb(field))
+
+        report = find_duplicates(images.x, index, chunk=chunk, progress=sample_memory)
         cpu = time.process_time() - cpu
     print(f"checked {report.outliers} images in {report.seconds:.1f} s: {report.rate:,.0f} "
           f"images/s ({report.outliers / cpu:,.0f} per CPU second); flagged {len(report.flagged)}; "
           f"80M (79,302,017) at this rate: {79_302_017 / report.rate / 3600:.1f} h")
+    print(f"memory while checking (peak of per-chunk samples): anonymous {peak['anon'] / 1024:,.0f} "
+          f"MB (index, chunks, candidates); file-backed {peak['file'] / 1024:,.0f} MB (the "
+          f"memmap's pages in the page cache, which the kernel reclaims under pressure)")
+
+
+def resident_kb(field: str) -> int:
+    """This process's resident memory of one kind (RssAnon, RssFile) in KB, from /proc."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
 
 
 def write_records(path: Path, base: np.ndarray, records: int) -> None:

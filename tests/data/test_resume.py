@@ -96,3 +96,15 @@ def test_a_cut_file_without_a_digest_still_resumes_to_the_same_bytes(tmp_path, m
     # unverified, but its sha256 was computed while it streamed and is remembered (no re-hash)
     monkeypatch.setattr(dl, "hash_file", lambda *a: pytest.fail("hashed the file again"))
     assert dl.file_digest(dest) == SHA256
+
+
+def test_the_resumed_download_bar_starts_at_the_bytes_on_disk_and_ends_at_100(tmp_path, capsys):
+    dest, notes = tmp_path / "blob.bin", []
+    with serving({"blob.bin": PAYLOAD}, ranges=True, cut_after=CUT) as server:
+        _cut_first(server, dest, notes, sha256=SHA256)
+        capsys.readouterr()
+        dl.fetch(server.url("blob.bin"), dest, sha256=SHA256, progress=True, log=notes.append)
+    frames = capsys.readouterr().err.split("\r")
+    first, last = frames[1], frames[-1].strip()
+    assert "blob.bin:  50%" in first and "1.24M/2.50M" in first  # 1,300,000 of 2,621,440 B
+    assert last.startswith("blob.bin: 100%") and "2.50M/2.50M" in last

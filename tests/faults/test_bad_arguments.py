@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.faults.evaluated_runs import evaluated, evaluated_run  # noqa: F401 (fixtures)
 from tests.faults.helpers import assert_refused, cli, folder_digest
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from outlier_exposure.training import runs
-from tests.faults.evaluated_runs import evaluated, evaluated_run  # noqa: F401 (fixtures)
 from tests.faults.helpers import assert_refused, cli, folder_digest
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -16,7 +16,6 @@ from outlier_exposure.errors import UserInputError
 from outlier_exposure.training import runs
 from outlier_exposure.training.config import load_config
 from outlier_exposure.training.epoch import check_finite
-from tests.faults.evaluated_runs import evaluated, evaluated_run  # noqa: F401 (fixtures)
 from tests.faults.helpers import assert_refused, cli, folder_digest
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -13,7 +13,6 @@ import pytest
 
 from outlier_exposure.training import runs
 from outlier_exposure.training.config import config_from_preset
-from tests.faults.evaluated_runs import evaluated, evaluated_run  # noqa: F401 (fixtures)
 from tests.faults.helpers import assert_refused, cli, folder_digest
 from tests.helpers.tiny_runs import train_until
 
@@ -95,9 +94,8 @@ def test_config_names_absolute_paths_so_eval_works_from_anywhere(tmp_path, digit
     assert config["test"] == f"npz:{data_dir / 'd.npz'}:x_test,y_test"
 
     monkeypatch.chdir(elsewhere)
-    evaluated = cli(["eval", data_dir / "run", "--ood", "noise:gaussian", "--draws", "2"],
-                    capsys)
-    assert evaluated.rc == 0, evaluated.stderr
+    result = cli(["eval", data_dir / "run", "--ood", "noise:gaussian", "--draws", "2"], capsys)
+    assert result.rc == 0, result.stderr
 
 
 def test_a_relative_path_left_in_an_old_config_says_why_it_is_not_found(

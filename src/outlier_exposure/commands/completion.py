@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UserInputError
-from ._common import add_parser
 
 SHELLS = ("bash", "zsh")
 INSTALL = """install:

@@ -2,7 +2,7 @@
 trained on? Also the cheap "is it there at all" check a command makes before a long job.
 
 A run records the fingerprint of its training data and outliers when it starts
-(training/data_record.py); `--resume` compares it with the files as they are now, so a run is
+(training/resume_plan.py, `data_record`); `--resume` compares it with the files as they are now, so a run is
 never continued on other data without saying so.
 
 The fingerprint of a file is its size and the sha256 of its bytes (of its first and last MiB

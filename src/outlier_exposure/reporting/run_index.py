@@ -29,6 +29,7 @@ from ..errors import UserInputError
 from ..evaluation.formatting import pct
 from ..text.config import TASKS as TEXT_TASKS
 from ..training.config import MODES
+from ..training.log_file import log_records
 
 # The run folder's file names (training/runs.py, training/lock.py, reporting/report_runs.py),
 # spelt out because importing those modules loads PyTorch (tests/reporting/test_run_index.py
@@ -210,19 +211,12 @@ def _log_epochs(path: Path) -> LogSummary:
     cut short by an older version) is ignored, a damaged line before it is a damaged log."""
     if not path.is_file():
         return LogSummary(None)
-    lines = path.read_bytes().decode("utf-8", errors="replace").split("\n")
+    try:
+        records, _ = log_records(path)
+    except ValueError as err:
+        raise Damaged(f"{LOG} {err}") from None
     done, imported = 0, False
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        if not isinstance(record, dict):
-            if number == len(lines):
-                continue
-            raise Damaged(f"{LOG} line {number} is not a JSON record")
+    for number, record in records:
         imported = imported or record.get("event") == "imported"
         if "epoch" in record:
             if not _is_count(record["epoch"]):

@@ -30,6 +30,7 @@ import torch
 from .._version import __version__
 from .config import CONFIG_FILE, load_config  # noqa: F401 (load_config: read as runs.load_config)
 from ..errors import UserInputError
+from .log_file import log_records
 
 CONFIG, CHECKPOINT, MODEL, LOG, ENVIRONMENT = (
     CONFIG_FILE, "checkpoint.pt", "model.pt", "log.jsonl", "environment.json",
@@ -222,34 +223,24 @@ def append_log(run_dir: Path, record: dict) -> None:
 
 
 def read_log(run_dir: Path) -> list[dict]:
-    """The records of RUN/log.jsonl. A torn last line (not JSON, no newline: an older version
-    appended in place and was stopped mid-write) is dropped with a note, since the epochs it
-    describes are redone or were never checkpointed; a damaged line before the last is a
-    UserInputError naming the file and the line."""
+    """The records of RUN/log.jsonl. A torn last line (an older version appended in place and
+    was stopped mid-write) is dropped with a note, since the epochs it describes are redone or
+    were never checkpointed; a damaged line before the last is a UserInputError naming the file
+    and the line."""
     path = Path(run_dir) / LOG
     if not path.exists():
         return []
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        if isinstance(record, dict):
-            records.append(record)
-        elif number == len(lines):  # the last line, with no newline after it: torn
-            print(f"note: {path}: dropped its unfinished last line {number} (a write "
-                  "there was interrupted)", file=sys.stderr)
-        else:
-            raise UserInputError(
-                f"{path} line {number} is not a JSON record: the log is damaged; delete that "
-                "line (the log holds the training curves only: checkpoint.pt and model.pt do "
-                "not depend on it) and run the command again")
-    return records
+    try:
+        records, torn = log_records(path)
+    except ValueError as err:
+        raise UserInputError(
+            f"{path} {err}: the log is damaged; delete that line (the log holds the training "
+            "curves only: checkpoint.pt and model.pt do not depend on it) and run the command "
+            "again") from None
+    if torn is not None:
+        print(f"note: {path}: dropped its unfinished last line {torn} (a write there was "
+              "interrupted)", file=sys.stderr)
+    return [record for _, record in records]
 
 
 def truncate_log(run_dir: Path, epochs_done: int) -> None:

@@ -128,7 +128,7 @@ def _progress(total: int | None, name: str, enabled: bool, initial: int = 0):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=name, unit="B", unit_scale=True,
-                unit_divisor=1024, leave=False, dynamic_ncols=True, file=sys.stderr,
+                unit_divisor=1024, leave=True, dynamic_ncols=True, file=sys.stderr,
                 mininterval=0.5)
 
 
