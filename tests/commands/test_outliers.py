@@ -103,3 +103,15 @@ def test_noise_is_refused(sets, capsys):
     assert main(["outliers", "check", "noise:gaussian:10", "--against",
                  f"npz:{folder / 'refs.npz'}:x_train"]) == 2
     assert "synthetic data made in normalised space" in capsys.readouterr().err
+
+
+def test_a_write_path_that_cannot_take_the_file_is_refused_before_the_check(sets, capsys):
+    folder = sets[0]
+    argv = ["outliers", "check", f"npz:{folder / 'outliers.npz'}", "--against",
+            f"npz:{folder / 'refs.npz'}:x_train"]
+    assert main([*argv, "--write", str(folder / "missing" / "x.txt")]) == 2
+    captured = capsys.readouterr()
+    assert "folder" in captured.err and "does not exist; create it first" in captured.err
+    assert "checked" not in captured.err and captured.out == ""  # the check never ran
+    assert main([*argv, "--write", str(folder)]) == 2
+    assert "is a folder; give a file name" in capsys.readouterr().err

@@ -47,8 +47,10 @@ def _no_action(args) -> int:  # pragma: no cover - argparse requires an action
 
 def run_check(args) -> int:
     from ..data.hygiene.check import check_outliers
-    from ..data.hygiene.exclusion import write_exclusion
+    from ..data.hygiene.exclusion import check_destination, write_exclusion
 
+    if args.write:
+        check_destination(args.write)  # before the check: its result must have somewhere to go
     progress = None if args.quiet else _progress
     report = check_outliers(
         args.outliers, args.against, image_size=args.image_size,

@@ -53,27 +53,41 @@ def read_exclusion(path: str | Path, n: int, spec: str = "") -> np.ndarray:
     return np.unique(np.array(indices, dtype=np.int64))
 
 
-def write_exclusion(path: str | Path, indices: np.ndarray, header: str) -> Path:
-    """Write sorted unique indices, one per line, after '# '-prefixed header lines; atomically
-    (a temporary file in the same folder, then a rename), so that a reader never sees half a
-    file and an interrupted write leaves the old file."""
+def check_destination(path: str | Path) -> Path:
+    """Refuse a `--write` path that cannot take the file, before the (long) check runs."""
     path = Path(path)
     if path.is_dir():
         raise UserInputError(f"--write {path} is a folder; give a file name, e.g. "
                              f"{path / 'exclude.txt'}")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise UserInputError(f"--write {path}: folder {path.parent} does not exist; create it "
                              "first")
+    if not os.access(path.parent, os.W_OK):
+        raise UserInputError(f"--write {path}: folder {path.parent} is not writable; give "
+                             "another path")
+    return path
+
+
+def write_exclusion(path: str | Path, indices: np.ndarray, header: str) -> Path:
+    """Write sorted unique indices, one per line, after '# '-prefixed header lines; atomically
+    (a temporary file in the same folder, then a rename), so that a reader never sees half a
+    file and an interrupted write leaves the old file."""
+    path = check_destination(path)
     lines = [f"# {line}" for line in header.splitlines()]
     lines += [str(int(i)) for i in np.unique(np.asarray(indices, dtype=np.int64))]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as err:
+        raise UserInputError(f"--write {path}: cannot write the exclusion list "
+                             f"({err.strerror or err}); free some space or give another "
+                             "path") from None
+    finally:
+        if tmp is not None and Path(tmp).exists():
+            Path(tmp).unlink(missing_ok=True)
     return path
 
 
