@@ -24,6 +24,7 @@ from ..errors import UserInputError
 from .catalog import registry
 from .modifiers import split_modifiers
 from .spec import parse_spec
+from .storage.download import hash_file
 from .validation import is_validation_spec, parse_validation_spec
 
 FULL_HASH_LIMIT = 16 * 2 ** 20
@@ -125,16 +126,14 @@ def _fingerprint_path(path: Path) -> dict:
 
 
 def _sha256(path: Path, size: int) -> str:
+    if size <= FULL_HASH_LIMIT:
+        return hash_file(path)
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        if size <= FULL_HASH_LIMIT:
-            while chunk := f.read(EDGE):
-                h.update(chunk)
-        else:
-            h.update(f.read(EDGE))
-            f.seek(size - EDGE)
-            h.update(f.read(EDGE))
-    return ("edges:" if size > FULL_HASH_LIMIT else "") + h.hexdigest()
+        h.update(f.read(EDGE))
+        f.seek(size - EDGE)
+        h.update(f.read(EDGE))
+    return "edges:" + h.hexdigest()
 
 
 def _fingerprint_folder(path: Path) -> dict:

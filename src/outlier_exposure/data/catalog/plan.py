@@ -56,22 +56,21 @@ def find_missing(needed: Iterable[tuple[str, str | None]]) -> tuple[list[Missing
     """(the sets of `needed` not in place, the names of those that are), in `needed`'s order;
     `needed` holds (name, split or None for the default) pairs. Presence only: checksums are
     checked when loading."""
-    wanted: dict[str, list[str]] = {}
+    wanted: dict[str, dict[str, list[str]]] = {}  # name -> {split: its missing files}
     for name, split in needed:
-        ds = registry.get(name)
-        split = ds.default_split if split is None else split
-        registry.missing_files(name, split)  # an unknown split stops here, with the splits
-        if split not in wanted.setdefault(name, []):
-            wanted[name].append(split)
+        split = registry.get(name).default_split if split is None else split
+        if split not in wanted.setdefault(name, {}):
+            # an unknown split stops here, naming the splits there are
+            wanted[name][split] = registry.missing_files(name, split)
     missing, present = [], []
     for name, splits in wanted.items():
-        lacking = tuple(s for s in splits if registry.missing_files(name, s))
+        lacking = tuple(s for s, files in splits.items() if files)
         if not lacking:
             present.append(name)
             continue
         ds = registry.get(name)
         folder = registry.dataset_dir(name)
-        files = tuple(dict.fromkeys(f for s in lacking for f in registry.missing_files(name, s)))
+        files = tuple(dict.fromkeys(f for s in lacking for f in splits[s]))
         downloads = tuple(dict.fromkeys(d for s in lacking for d in registry.downloads_for(name, s)))
         # One bare name when it fetches nothing more than needed (or the set has one split).
         whole = len(ds.splits) == 1 or set(downloads) == set(ds.downloads)

@@ -10,12 +10,15 @@ import numpy as np
 
 from ...errors import UserInputError
 from ..datasets import load_images
-from .duplicates import HygieneReport, ReferenceIndex, find_duplicates
+from .duplicates import (
+    CHUNK, MAX_DISTANCE, MIN_SIMILARITY, HygieneReport, ReferenceIndex, find_duplicates,
+)
 from .index import MAX_DISTANCE as INDEX_LIMIT
 
 
 def check_outliers(outliers: str, against: Sequence[str], *, image_size: int = 32,
-                   max_distance: int = 6, min_similarity: float = 0.95, chunk: int = 10_000,
+                   max_distance: int = MAX_DISTANCE, min_similarity: float = MIN_SIMILARITY,
+                   chunk: int = CHUNK,
                    examples: int = 3, progress: Callable[[int, int, float], None] | None = None,
                    log: Callable[[str], None] | None = None) -> HygieneReport:
     """Find the images of spec `outliers` that duplicate an image of the `against` specs."""
@@ -53,11 +56,12 @@ def _check_arguments(against, image_size, max_distance, min_similarity, chunk, e
         raise UserInputError(f"--image-size {image_size}: give 8 or more (default 32)")
     if not 0 <= max_distance <= INDEX_LIMIT:
         raise UserInputError(f"--max-distance {max_distance}: give 0..{INDEX_LIMIT} bits "
-                             "(default 6; docs/hygiene.md has the measured distances)")
+                             f"(default {MAX_DISTANCE}; docs/hygiene.md has the measured "
+                             "distances)")
     if not 0.0 < min_similarity <= 1.0:
         raise UserInputError(f"--min-similarity {min_similarity}: give a value in (0, 1] "
-                             "(default 0.95)")
+                             f"(default {MIN_SIMILARITY})")
     if chunk < 1:
-        raise UserInputError(f"--chunk {chunk}: give 1 or more images (default 10000)")
+        raise UserInputError(f"--chunk {chunk}: give 1 or more images (default {CHUNK})")
     if examples < 0:
         raise UserInputError(f"--examples {examples}: give 0 or more")

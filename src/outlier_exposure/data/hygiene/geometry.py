@@ -63,16 +63,10 @@ def to_canonical(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(planes, dtype=np.float32)
 
 
-def grey(planes: np.ndarray) -> np.ndarray:
-    """(N, 3, 32, 32) RGB planes -> (N, 32, 32) luma (ITU-R 601 weights)."""
-    return np.einsum("nchw,c->nhw", planes, np.array([0.299, 0.587, 0.114], np.float32))
-
-
-def box_matrices(boxes: np.ndarray, flip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def box_matrices(boxes: np.ndarray, flip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row and column matrices (k, 32, 32) of crop boxes (k, 3) = (side, top, left) on the
     canonical image, enlarged back to 32x32; `flip` (k,) bool mirrors the result left-right."""
     rows = resample(CANON, CANON, boxes[:, 1], boxes[:, 0])
     cols = resample(CANON, CANON, boxes[:, 2], boxes[:, 0])
-    if flip is not None:
-        cols = np.where(np.asarray(flip)[:, None, None], cols[:, ::-1, :], cols)
+    cols = np.where(np.asarray(flip)[:, None, None], cols[:, ::-1, :], cols)
     return rows, cols

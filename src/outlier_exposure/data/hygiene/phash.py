@@ -24,7 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .geometry import BOXES, CANON, IDENTITY, resample
+from .geometry import BOXES, CANON, IDENTITY, box_matrices, resample
 
 BLOCK = 8                         # DCT frequencies kept per axis
 BITS = BLOCK * BLOCK - 1          # 63: the DC term carries only brightness
@@ -65,9 +65,7 @@ def projections(h: int, w: int, c: int) -> tuple[np.ndarray, np.ndarray]:
     d = dct_basis(CANON, BLOCK)
     boxes, mirrored = variant_box(np.arange(VARIANTS))
     to_32_rows, to_32_cols = resample(h, CANON, 0, h)[0], resample(w, CANON, 0, w)[0]
-    crop_rows = resample(CANON, CANON, boxes[:, 1], boxes[:, 0])          # (V, 32, 32)
-    crop_cols = resample(CANON, CANON, boxes[:, 2], boxes[:, 0])
-    crop_cols = np.where(mirrored[:, None, None], crop_cols[:, ::-1, :], crop_cols)
+    crop_rows, crop_cols = box_matrices(boxes, mirrored)                  # (V, 32, 32)
     rows = d @ crop_rows @ to_32_rows                                     # (V, 8, h)
     cols = d @ crop_cols @ to_32_cols                                     # (V, 8, w)
     luma = LUMA if c == 3 else np.ones(1, np.float32)

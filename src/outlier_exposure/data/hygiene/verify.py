@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import CANON, resample, to_canonical
+from .geometry import CANON, box_matrices, to_canonical
 from .phash import dct_basis
 
 BAND = (1, 12)
@@ -39,9 +39,8 @@ def band(planes: np.ndarray) -> np.ndarray:
 
 
 def _aligned_band(planes: np.ndarray, boxes: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
-    rows = _D @ resample(CANON, CANON, boxes[:, 1], boxes[:, 0])
-    cols = resample(CANON, CANON, boxes[:, 2], boxes[:, 0])
-    cols = _D @ np.where(mirrored[:, None, None], cols[:, ::-1, :], cols)
+    rows, cols = box_matrices(boxes, mirrored)
+    rows, cols = _D @ rows, _D @ cols
     coefficients = rows[:, None] @ planes @ np.transpose(cols, (0, 2, 1))[:, None]
     return coefficients[..., _KEEP].reshape(len(planes), -1)
 
