@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 
 from ..errors import UserInputError
@@ -21,6 +22,21 @@ text specs (oe train --task text|lm; see README "NLP"):
   sst | trec | 20ng | wikitext2 | snli | imdb | multi30k | wmt16 | yelp | ewt | ptb [:SPLIT]
   tsv:PATH:TEXT_COLUMN[,LABEL_COLUMN]   lines:PATH   (any spec may end with @firstN)
 """
+
+
+def holds_run_lock(command: str):
+    """Decorator of a command that writes into an existing run (`args.run`): the run's lock
+    (training/lock.py, one writer per run folder) is held while the command reads and writes
+    it. A missing folder is not locked: the command says there is no run there."""
+    def decorate(run):
+        @functools.wraps(run)
+        def locked(args) -> int:
+            from ..training.lock import run_lock
+
+            with run_lock(args.run, command, arg=None, create=False):
+                return run(args)
+        return locked
+    return decorate
 
 
 def add_parser(sub, name: str, help_text: str, run) -> argparse.ArgumentParser:
@@ -144,18 +160,16 @@ def refuse_with_resume(args, also: tuple[str, ...] = ()) -> None:
         if getattr(args, "allow_changed_data", False):
             raise UserInputError("--allow-changed-data applies to --resume only; drop it")
         return
-    flags = [flag for flag, _ in RECIPE_FLAGS + SPEED_FLAGS if flag != "--epochs"]
-    given = [flag for flag in (*RESUME_KEEPS, *flags, *also)
-             if getattr(args, _dest(flag, _options(flag)), None) is not None]
+    keeps = [(flag, {}) for flag in RESUME_KEEPS]
+    keeps += [(flag, options) for flag, options in RECIPE_FLAGS + SPEED_FLAGS if flag != "--epochs"]
+    keeps += [(flag, {}) for flag in also]
+    given = [flag for flag, options in keeps
+             if getattr(args, _dest(flag, options), None) is not None]
     if given:
         raise UserInputError(
             f"{', '.join(given)}: --resume continues the run in {args.out} with its recorded "
             "settings (config.json); drop them, or start a new run with another --out "
             "(--epochs N may change the run's length)")
-
-
-def _options(flag: str) -> dict:
-    return next((options for f, options in RECIPE_FLAGS + SPEED_FLAGS if f == flag), {})
 
 
 def training_overrides(args) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_data_flags, add_parser
+from ._common import add_data_flags, add_parser, holds_run_lock
 
 
 def register(sub) -> None:
@@ -26,15 +26,8 @@ def register(sub) -> None:
     add_data_flags(p)
 
 
+@holds_run_lock("calibrate")
 def run(args) -> int:
-    from ..training.lock import run_lock
-
-    # One writer per run folder (training/lock.py): held while the run is read and written.
-    with run_lock(args.run, "calibrate", arg=None, create=False):
-        return _run(args)
-
-
-def _run(args) -> int:
     from ..calibration.protocol import calibrate_run
     from ..calibration.report import calibration_text
 

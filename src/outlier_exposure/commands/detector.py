@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_data_root_flag, add_parser
+from ._common import add_data_root_flag, add_parser, holds_run_lock
 
 
 def register(sub) -> None:
@@ -22,15 +22,8 @@ def register(sub) -> None:
     add_data_root_flag(p)
 
 
+@holds_run_lock("detector")
 def run(args) -> int:
-    from ..training.lock import run_lock
-
-    # One writer per run folder (training/lock.py): held while the run is read and written.
-    with run_lock(args.run, "detector", arg=None, create=False):
-        return _run(args)
-
-
-def _run(args) -> int:
     from ..deploy import fix_detector
 
     info = fix_detector(args.run, score=args.score, tpr=args.tpr, holdout=args.holdout,

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from . import _text as text_cli
-from ._common import DRAW_SIZE_CHOICES, add_data_flags, add_metric_flags, add_parser
+from ._common import (
+    DRAW_SIZE_CHOICES, add_data_flags, add_metric_flags, add_parser, holds_run_lock,
+)
 
 
 def register(sub) -> None:
@@ -58,15 +60,8 @@ def register(sub) -> None:
     p.set_defaults(recall=None, score=None, rule=None)
 
 
+@holds_run_lock("eval")
 def run(args) -> int:
-    from ..training.lock import run_lock
-
-    # One writer per run folder (training/lock.py): held while the run is read and written.
-    with run_lock(args.run, "eval", arg=None, create=False):
-        return _run(args)
-
-
-def _run(args) -> int:
     from ..evaluation.evaluate import evaluate
     from ..evaluation.results import results_text, scores_summary
 

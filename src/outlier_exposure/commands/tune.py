@@ -45,6 +45,8 @@ LOSS_FLAGS = (
     ("--energy-weight", dict(type=float, help="energy: weight w of the margin term (0.1)")),
 )
 ENERGY_FLAGS = LOSS_FLAGS[1:]  # settings of the energy loss only
+# The run-config fields a fine-tune sets beyond the training recipe.
+TUNE_FLAGS = LOSS_FLAGS + GUARD_FLAGS
 
 
 def register(sub) -> None:
@@ -76,8 +78,7 @@ def run(args) -> int:
     energy_flags = flags_set(args, ENERGY_FLAGS)
     if energy_flags and args.loss != "energy":
         raise UserInputError(f"{', '.join(energy_flags)} set the energy loss: add --loss energy")
-    refuse_with_resume(args, also=("--preset", "--loss", "--m-in", "--m-out",
-                                   "--energy-weight", "--max-accuracy-drop"))
+    refuse_with_resume(args, also=("--preset", *(flag for flag, _ in TUNE_FLAGS)))
     if args.resume:
         cfg = load_config(Path(args.out))
     elif not args.baseline:
@@ -91,8 +92,8 @@ def run(args) -> int:
                 f"{', '.join(model_flags)}: a fine-tune of {args.baseline} keeps the baseline's "
                 "model and recipe; drop them, or drop the baseline to fine-tune --weights")
         cfg = tune_config(Path(args.baseline), outliers=args.outliers, train=args.train,
-                          test=args.test, **field_overrides(args, LOSS_FLAGS),
-                          **field_overrides(args, GUARD_FLAGS), **training_overrides(args))
+                          test=args.test, **field_overrides(args, TUNE_FLAGS),
+                          **training_overrides(args))
     run_dir = train_run(cfg, args.out, resume=args.resume, device=args.device,
                         progress=not args.quiet, tensorboard=args.tensorboard,
                         epochs=args.epochs, allow_changed_data=args.allow_changed_data)
@@ -113,5 +114,4 @@ def _pretrained_tune_config(args):
             "fine-tune with --resume --out RUN")
     return config_from_preset(args.preset or "pretrained", "oe-tune", train=args.train,
                               test=args.test, outliers=args.outliers, **model_overrides(args),
-                              **field_overrides(args, LOSS_FLAGS),
-                              **field_overrides(args, GUARD_FLAGS), **training_overrides(args))
+                              **field_overrides(args, TUNE_FLAGS), **training_overrides(args))
