@@ -150,8 +150,6 @@ class RunConfig(ConfigBase):
         if self.epochs < (0 if self.weights else 1):
             raise UserInputError("--epochs must be >= 1 (0 only with --weights: the weights as "
                                  "they are)")
-        if self.lr <= 0:
-            raise UserInputError("--lr must be > 0")
         if not 0 <= self.lr_min <= self.lr:
             raise UserInputError(
                 f"lr_min {self.lr_min} must lie in [0, --lr {self.lr}]: it is where the cosine "
@@ -230,7 +228,7 @@ class RunConfig(ConfigBase):
             value = getattr(self, name)
             if value == AUTO_MARGIN:
                 auto.append(name)
-            elif isinstance(value, str) or not math.isfinite(value):
+            elif isinstance(value, str):  # numbers are finite: check_ranges ran first
                 raise UserInputError(f"--{name.replace('_', '-')} {value!r}: give a number "
                                      f"(e.g. -23) or {AUTO_MARGIN}")
         return auto
