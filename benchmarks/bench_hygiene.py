@@ -45,9 +45,11 @@ CROP_SIDES = (28.0, 30.0)
 
 
 def shared_data() -> Path:
-    """env OE_SHARED_DATA, else shared/data beside the checkout (see shared/data/README.md)."""
-    folder = Path(os.environ.get("OE_SHARED_DATA")
-                  or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    """The project's offline sets: env OE_SHARED_DATA, else shared/data beside the checkout
+    (data/storage/roots.py, as every command finds them)."""
+    from outlier_exposure.data.storage.roots import data_root
+
+    folder = data_root(shared=True)
     if not (folder / "cifar10").is_dir():
         raise SystemExit(f"the offline data folder {folder} is not there: set OE_SHARED_DATA")
     return folder
@@ -58,13 +60,6 @@ def offline(name: str, key: str = "x") -> np.ndarray:
              "heldout": "tinyimagenet32_heldout/tin32_heldout_val.npz", "dtd": "dtd10/dtd10_32.npz"}
     with np.load(shared_data() / files[name], allow_pickle=False) as npz:
         return npz[key]
-
-
-def jpeg(x: np.ndarray, quality: int = 75) -> np.ndarray:
-    """A JPEG round trip (PIL, 4:2:0), as the `@jpegQ` spec modifier does."""
-    from outlier_exposure.data.modifiers import jpeg_round_trip
-
-    return jpeg_round_trip(x, quality)
 
 
 def crop(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -80,9 +75,12 @@ def crop(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_kind(kind: str, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    from outlier_exposure.data.modifiers import jpeg_round_trip
+
     mirror = np.ascontiguousarray(x[:, :, ::-1])
-    return {"exact": lambda: x.copy(), "jpeg75": lambda: jpeg(x), "mirror": lambda: mirror,
-            "crop": lambda: crop(x, rng), "mirror+crop+jpeg75": lambda: jpeg(crop(mirror, rng))}[kind]()
+    return {"exact": lambda: x.copy(), "jpeg75": lambda: jpeg_round_trip(x, 75),
+            "mirror": lambda: mirror, "crop": lambda: crop(x, rng),
+            "mirror+crop+jpeg75": lambda: jpeg_round_trip(crop(mirror, rng), 75)}[kind]()
 
 
 def sources_of(name: str) -> np.ndarray:
@@ -91,11 +89,18 @@ def sources_of(name: str) -> np.ndarray:
     return offline("cifar", "x_test") if name == "cifar10" else offline("dtd")
 
 
+def pick_sources(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(kinds, per kind) distinct indices of the images copied: `plant` and `distances` draw
+    the same ones from the same seed."""
+    per_kind = min(PER_KIND, n // len(KINDS))  # distinct sources for every copy
+    return rng.choice(n, len(KINDS) * per_kind, replace=False).reshape(len(KINDS), -1)
+
+
 def plant(out: str, source: str = "cifar10") -> None:
     rng = np.random.default_rng(0)
     outliers, test = offline("tin"), sources_of(source)
-    per_kind = min(PER_KIND, len(test) // len(KINDS))  # distinct sources for every copy
-    sources = rng.choice(len(test), len(KINDS) * per_kind, replace=False).reshape(len(KINDS), -1)
+    sources = pick_sources(len(test), rng)
+    per_kind = sources.shape[1]
     copies = [make_kind(kind, test[sources[k]], rng) for k, kind in enumerate(KINDS)]
     x = np.concatenate([outliers] + copies)
     kind = np.concatenate([np.full(len(outliers), -1)] + [np.full(per_kind, k) for k in range(len(KINDS))])
@@ -131,8 +136,7 @@ def distances(source: str = "cifar10") -> None:
 
     rng = np.random.default_rng(0)
     test = sources_of(source)
-    per_kind = min(PER_KIND, len(test) // len(KINDS))
-    sources = rng.choice(len(test), len(KINDS) * per_kind, replace=False).reshape(len(KINDS), -1)
+    sources = pick_sources(len(test), rng)
     for k, kind in enumerate(KINDS):
         src = test[sources[k]]
         copies = make_kind(kind, src, rng)

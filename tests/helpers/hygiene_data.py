@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from outlier_exposure.data.modifiers import jpeg_round_trip
+
 KINDS = ("exact", "jpeg75", "mirror", "crop")
 
 
@@ -34,13 +36,6 @@ def distinct_images(n: int, seed: int, size: int = 32) -> np.ndarray:
     return out
 
 
-def jpeg(x: np.ndarray, quality: int = 75) -> np.ndarray:
-    """A JPEG round trip (PIL, 4:2:0), as the `@jpegQ` spec modifier does."""
-    from outlier_exposure.data.modifiers import jpeg_round_trip
-
-    return jpeg_round_trip(x, quality)
-
-
 def crop(x: np.ndarray, rng: np.random.Generator, sides=(28.0, 30.0)) -> np.ndarray:
     """A square box keeping `sides` of the 32 pixels, at a random sub-pixel place, resized back
     to the image's size with PIL's bicubic filter."""
@@ -58,7 +53,7 @@ def duplicates(x: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
     if kind == "exact":
         return x.copy()
     if kind == "jpeg75":
-        return jpeg(x)
+        return jpeg_round_trip(x, 75)
     if kind == "mirror":
         return np.ascontiguousarray(x[:, :, ::-1])
     return crop(x, np.random.default_rng(seed))
