@@ -12,13 +12,13 @@ field existed are read without the check.
 from __future__ import annotations
 
 import math
-import numbers
 from pathlib import Path
 
 import torch
 
 from ..data.storage.download import hash_file
 from ..errors import UserInputError
+from ..training.records import is_int, is_number
 from ..evaluation.posthoc import SCORERS, Scorer, deployable_names, make_scorer
 from ..training import runs
 
@@ -45,7 +45,7 @@ def read_info(run_dir: Path) -> dict:
     if not isinstance(info, dict):
         raise refuse(f"it holds a JSON {type(info).__name__}, not a detector record")
     version = info.get("format", FORMAT)
-    if not _is_int(version) or version > FORMAT:
+    if not is_int(version) or version > FORMAT:
         raise refuse(f"format {version!r} is not one this version reads (<= {FORMAT})")
     score = info.get("score")
     if not isinstance(score, str) or score not in SCORERS:
@@ -53,14 +53,14 @@ def read_info(run_dir: Path) -> dict:
     if SCORERS[score].not_deployable_because:
         raise refuse(f"score {score!r} cannot be deployed")
     threshold = info.get("threshold")
-    if not _is_number(threshold) or not math.isfinite(threshold):
+    if not is_number(threshold) or not math.isfinite(threshold):
         raise refuse(f"threshold {threshold!r} is not a finite number")
     tpr = info.get("tpr")
-    if not _is_number(tpr) or not 0 < tpr <= 1:
+    if not is_number(tpr) or not 0 < tpr <= 1:
         raise refuse(f"tpr {tpr!r} is not a fraction in (0, 1]")
     shape = info.get("image_shape")
     if not (isinstance(shape, list) and len(shape) == 3 and
-            all(_is_int(s) and 1 <= s <= 100_000 for s in shape)):
+            all(is_int(s) and 1 <= s <= 100_000 for s in shape)):
         raise refuse(f"image_shape {shape!r} is not [height, width, channels]")
     classes = info.get("classes")
     if classes is not None and not (isinstance(classes, list) and
@@ -108,11 +108,3 @@ def saved_scorer(run_dir: Path, info: dict) -> Scorer:
     except (ValueError, KeyError, TypeError) as exc:
         raise UserInputError(f"{stats} does not hold the {score} statistics ({exc}); "
                              f"{_fix(run_dir)}") from None
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -8,9 +8,9 @@ here once, each failure named by file and key.
 
 from __future__ import annotations
 
-import numbers
 
 from ..errors import UserInputError
+from ..training.records import is_int, is_number
 
 PAPER_METRICS = ("fpr", "fpr_std", "auroc", "auroc_std", "aupr", "aupr_std")
 OPENOOD_METRICS = ("auroc", "fpr", "aupr_in", "aupr_out")  # openood_tables.COLUMNS
@@ -30,16 +30,16 @@ def check_record(data: dict, source: str) -> None:
 
     if not isinstance(data.get("score"), str):
         raise bad("score", "a score name")
-    if not _is_number(data.get("test_error")):
+    if not is_number(data.get("test_error")):
         raise bad("test_error", "a number")
     for key in TEXT_FIELDS:
         if data.get(key) is not None and not isinstance(data[key], str):
             raise bad(key, "text")
     for key in INT_FIELDS:
-        if data.get(key) is not None and not _is_int(data[key]):
+        if data.get(key) is not None and not is_int(data[key]):
             raise bad(key, "a whole number")
     for key in NUMBER_FIELDS:
-        if data.get(key) is not None and not _is_number(data[key]):
+        if data.get(key) is not None and not is_number(data[key]):
             raise bad(key, "a number")
     for key in DICT_FIELDS:
         if data.get(key) is not None and not isinstance(data[key], dict):
@@ -80,17 +80,11 @@ def _check_metrics(record, where: str, metrics: tuple[str, ...], source: str) ->
     if not isinstance(record, dict):
         raise UserInputError(f"{source}: {where} = {_short(record)} is not an object; {FIX}")
     for metric in metrics:
-        if not _is_number(record.get(metric)):
+        if not is_number(record.get(metric)):
             raise UserInputError(f"{source}: {where}[{metric!r}] = {_short(record.get(metric))} "
                                  f"is not a number; {FIX}")
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _short(value) -> str:

@@ -22,21 +22,19 @@ import json
 import os
 import shlex
 from dataclasses import dataclass
-from numbers import Real
 from pathlib import Path
 
 from ..errors import UserInputError
 from ..evaluation.formatting import pct
 from ..text.config import TASKS as TEXT_TASKS
-from ..training.config import MODES
-from ..training.log_file import log_records
+from ..training.config import CONFIG_FILE as CONFIG, MODES
+from ..training.records import (
+    CHECKPOINT, ENVIRONMENT, LOCK_FILE as LOCK, LOG, MODEL, is_int, is_number, log_records,
+)
 
-# The run folder's file names (training/runs.py, training/lock.py, reporting/report_runs.py),
-# spelt out because importing those modules loads PyTorch (tests/reporting/test_run_index.py
-# checks that they agree).
-CONFIG, MODEL, CHECKPOINT, LOG, ENVIRONMENT = (
-    "config.json", "model.pt", "checkpoint.pt", "log.jsonl", "environment.json")
-RESULTS, LOCK = "results.json", ".oe.lock"
+# results.json is reporting/report_runs.py's RESULTS, spelt out because that module loads
+# PyTorch (tests/reporting/test_run_index.py checks that they agree).
+RESULTS = "results.json"
 # What makes a folder a run folder; config.json is the one every run has.
 RUN_FILES = (CONFIG, MODEL, CHECKPOINT, LOG)
 STATES = ("finished", "running", "interrupted", "failed")
@@ -255,8 +253,7 @@ def _fraction(block, key: str, where: str = "") -> None:
     if not isinstance(block, dict):
         raise Damaged(f"{RESULTS}: {where.rstrip('.')} is not an object")
     value = block.get(key)
-    if value is not None and not (isinstance(value, Real) and not isinstance(value, bool)
-                                  and 0 <= value <= 1):
+    if value is not None and not (is_number(value) and 0 <= value <= 1):
         raise Damaged(f"{RESULTS}: {where}{key} = {value!r} is not a fraction")
 
 
@@ -272,7 +269,7 @@ def _json_object(path: Path) -> dict:
 
 
 def _is_count(value, least: int = 1) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+    return is_int(value) and value >= least
 
 
 def _lock_holder(path: Path) -> str:

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import UserInputError
+from .records import LOCK_FILE
 from .runs import folder_error, prepare_folder, remove_stale_temps, umask
 
-LOCK_FILE = ".oe.lock"
 
 # {resolved folder: times taken} of the locks this process holds (see `run_lock`).
 _HELD: dict[Path, int] = {}

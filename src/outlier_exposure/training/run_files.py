@@ -10,13 +10,13 @@ damaged file. They only read (writing is runs.py's).
 
 from __future__ import annotations
 
-import numbers
 from pathlib import Path
 
 import torch
 
 from . import runs
 from ..errors import UserInputError
+from .records import is_int, is_number
 
 # What a user can do about a damaged file, by file.
 RESTART = ("delete it to start the run again from epoch 0 (`--resume` then retrains), or start "
@@ -52,11 +52,11 @@ def load_log(run_dir: str | Path) -> list[dict]:
     for number, record in enumerate(records, 1):
         bad = None
         epoch = record.get("epoch")
-        if epoch is not None and not (_is_int(epoch) and epoch >= 1):
+        if epoch is not None and not (is_int(epoch) and epoch >= 1):
             bad = f"epoch = {epoch!r} is not a whole number >= 1"
         for key in LOG_NUMBERS:
             value = record.get(key)
-            if bad is None and value is not None and not _is_number(value):
+            if bad is None and value is not None and not is_number(value):
                 bad = f"{key} = {value!r} is not a number"
         if bad:
             raise UserInputError(
@@ -78,7 +78,7 @@ def load_checkpoint(run_dir: str | Path) -> dict:
         missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
         if missing:
             what = f"it lacks {', '.join(repr(k) for k in missing)}"
-        elif not (_is_int(ckpt["epoch"]) and ckpt["epoch"] >= 0):
+        elif not (is_int(ckpt["epoch"]) and ckpt["epoch"] >= 0):
             what = f"its epoch {ckpt['epoch']!r} is not a whole number >= 0"
         elif not _is_state_dict(ckpt["model"]):
             what = "its 'model' is not a state dict of tensors"
@@ -139,11 +139,3 @@ def check_finite_weights(state: dict, path: Path) -> None:
 def _is_state_dict(value) -> bool:
     return isinstance(value, dict) and all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)

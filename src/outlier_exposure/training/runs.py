@@ -30,11 +30,9 @@ import torch
 from .._version import __version__
 from .config import CONFIG_FILE, load_config  # noqa: F401 (load_config: read as runs.load_config)
 from ..errors import UserInputError
-from .log_file import log_records
+from .records import CHECKPOINT, ENVIRONMENT, LOG, MODEL, log_records  # noqa: F401 (runs.X)
 
-CONFIG, CHECKPOINT, MODEL, LOG, ENVIRONMENT = (
-    CONFIG_FILE, "checkpoint.pt", "model.pt", "log.jsonl", "environment.json",
-)
+CONFIG = CONFIG_FILE
 
 
 def umask() -> int:
