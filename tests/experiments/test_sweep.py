@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -116,6 +117,16 @@ def test_a_second_sweep_reuses_finished_points_and_resumes_an_interrupted_one(ba
     assert [p["val_fpr95"] for p in again["points"][:2]] == [
         p["val_fpr95"] for p in result["points"]]
     assert len(again["points"]) == 3
+
+
+@pytest.mark.parametrize("content", ["[]", '{"criterion": {}}'])
+def test_a_damaged_criterion_cache_is_one_message(base, swept, tmp_path, content):
+    out = tmp_path / "out"
+    shutil.copytree(swept[0], out)
+    name = swept[1]["points"][0]["name"]
+    (out / "points" / name / sweep.CRITERION_FILE).write_text(content)  # newer than model.pt
+    with pytest.raises(UserInputError, match="is not a criterion record.*delete it"):
+        sweep.run_sweep(str(base), out, **GRID)
 
 
 def test_a_point_made_with_other_settings_is_refused(base, swept):

@@ -35,6 +35,7 @@ from ..training import holdout, runs
 from ..training.config import RunConfig, config_from_preset, tune_config
 from ..training.presets import PRESETS
 from ..training.resume_plan import prepare_new_run
+from ..training.run_files import load_trained_weights
 from ..training.setup import build_model, resolve_device
 from ..training.val_criterion import (
     ValidationData, measure, rank_key, run_score, validation_data)
@@ -131,10 +132,12 @@ def _scored(run_dir: Path, target: Path, cfg: RunConfig, data: ValidationData, d
     model_path = run_dir / runs.MODEL
     if target.exists() and target.stat().st_mtime_ns >= model_path.stat().st_mtime_ns:
         cached = runs.read_json(target, "delete it to measure again")
+        if not (isinstance(cached, dict) and isinstance(cached.get("measured"), dict)):
+            raise UserInputError(f"{target} is not a criterion record (an object with "
+                                 "'criterion' and 'measured'); delete it to measure again")
         if cached.get("criterion") == wanted:
             return cached["measured"]
-    model = build_model(cfg)
-    model.load_state_dict(runs.load_final_weights(run_dir))
+    model = load_trained_weights(build_model(cfg), run_dir, finite=False)
     measured = measure(model.to(device), data, cfg, device, score)
     runs.write_json(target, {"criterion": wanted, "measured": measured})
     return measured
