@@ -45,7 +45,7 @@ import torch
 from .config import AUTO_MARGIN, RunConfig
 from .holdout import subset
 from .setup import TrainingData
-from .val_criterion import holdout_images, logits_of
+from .val_criterion import logits_of
 from ..data.imageset import ImageSet
 from ..errors import UserInputError
 from ..scores import energy
@@ -88,7 +88,7 @@ def seeded_sample(images: ImageSet, limit: int, seed: int) -> ImageSet:
 def measurement_sets(cfg: RunConfig, data: TrainingData) -> tuple[ImageSet, str, ImageSet]:
     """(in-distribution sample, what it is, outlier sample) the margins are measured on."""
     if data.held_out is not None:
-        images, where = holdout_images(cfg, data.held_out), f"calibration hold-out of {cfg.train}"
+        images, where = data.held_out_images, f"calibration hold-out of {cfg.train}"
     else:
         images, where = data.train_set, f"training images of {cfg.train}"
     return (seeded_sample(images, MAX_SAMPLE, cfg.seed), where,

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import runs
 from .config import RunConfig
 from .val_criterion import ValidationData, measure, rank_key, validation_data
+from ..data.imageset import ImageSet
 from ..errors import UserInputError
 
 GUARD_FILE = "guard.json"
@@ -75,13 +75,13 @@ class AccuracyGuard:
         self.record, self.kept_weights, self.verbose = record, kept_weights, verbose
 
     @classmethod
-    def start(cls, cfg: RunConfig, run_dir: Path, held: np.ndarray, model: torch.nn.Module,
+    def start(cls, cfg: RunConfig, run_dir: Path, held: ImageSet, model: torch.nn.Module,
               device: torch.device, start_epoch: int, verbose: bool = True) -> AccuracyGuard | None:
         """None without a budget. A fresh run measures `model` (the starting weights); a run
         resumed after epoch `start_epoch` > 0 takes the record from its checkpoint."""
         if cfg.max_accuracy_drop is None:
             return None
-        data = validation_data(cfg, held)
+        data = validation_data(cfg, held)  # held: the hold-out's images (setup.load_data)
         if start_epoch > 0:
             saved = runs.load_torch(run_dir / runs.CHECKPOINT).get(CHECKPOINT_KEY)
             if saved is None:

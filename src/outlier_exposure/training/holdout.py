@@ -96,6 +96,13 @@ def subset(images: ImageSet, idx: np.ndarray) -> ImageSet:
                     name=images.name, normalised=images.normalised, classes=images.classes)
 
 
+def held_out_images(train_set: ImageSet, held: np.ndarray) -> ImageSet:
+    """The held-out images read into memory, as the accuracy guard and auto energy margins
+    measure on them (indexing reads just these, from an array or a streamed set alike)."""
+    return ImageSet(x=np.ascontiguousarray(train_set.x[held]), y=np.asarray(train_set.y)[held],
+                    name="calibration hold-out")
+
+
 def split_for_training(cfg: RunConfig, train_set: ImageSet) -> tuple[ImageSet, np.ndarray | None]:
     """(the examples to train on, the held-out indices), or (train_set, None) without a rule.
 

@@ -89,7 +89,7 @@ def train_run(
     if start_epoch >= cfg.epochs and (run_dir / runs.MODEL).exists():
         return run_dir
     # --max-accuracy-drop (guard.py): None without it; measures the starting weights now.
-    guard = (AccuracyGuard.start(cfg, run_dir, data.held_out, state.model, dev, start_epoch,
+    guard = (AccuracyGuard.start(cfg, run_dir, data.held_out_images, state.model, dev, start_epoch,
                                  verbose=progress) if main else None)
 
     trainer = Trainer.start(cfg, ctx, dev, state, data.train_set)

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from . import precision, probe, runs
-from .config import RunConfig
+from .config import AUTO_MARGIN, RunConfig
 from .config_ranges import MAX_CLASSES
-from .holdout import split_for_training
+from .holdout import held_out_images, split_for_training
 from .run_files import check_finite_weights, load_into, load_model_state
 from ..data.batches import OutlierStream, Preprocess
 from ..data.datasets import load_images, load_labelled
@@ -109,6 +109,9 @@ class TrainingData:
     outliers: ImageSet | None    # None for a baseline
     held_out: np.ndarray | None  # the calibration hold-out's indices, recorded in the run
     n_total: int                 # training images before the hold-out
+    # The hold-out's images, read once here when the run measures on them (--max-accuracy-drop,
+    # --m-in/--m-out auto), so that no one loads the training set again for them; else None.
+    held_out_images: ImageSet | None = None
 
 
 def load_data(cfg: RunConfig) -> TrainingData:
@@ -131,14 +134,17 @@ def load_data(cfg: RunConfig) -> TrainingData:
             f"--train {cfg.train} has labels up to {num_classes - 1}, but the run has "
             f"{cfg.num_classes} classes"
         )
-    n_total = len(train_set)
+    n_total, full_set = len(train_set), train_set
     # --calibration: train on the complement of the held-out split (recorded in the run).
     train_set, held_out = split_for_training(cfg, train_set)
+    measures = cfg.max_accuracy_drop is not None or AUTO_MARGIN in (cfg.m_in, cfg.m_out)
+    held_images = held_out_images(full_set, held_out) if measures and held_out is not None \
+        else None
     outliers = None
     if cfg.mode != "baseline":
         outliers = load_images(cfg.outliers, cfg.image_shape, seed=cfg.seed, role="--outliers",
                                noise_range=cfg.noise_range, stream=stream)
-    return TrainingData(cfg, train_set, outliers, held_out, n_total)
+    return TrainingData(cfg, train_set, outliers, held_out, n_total, held_images)
 
 
 class OutlierSource:

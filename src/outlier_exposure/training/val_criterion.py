@@ -56,17 +56,12 @@ class ValidationData:
                 "positive": POSITIVE, "rule": RULE}
 
 
-def holdout_images(cfg: RunConfig, held: np.ndarray | None = None,
-                   run_dir: str | Path | None = None) -> ImageSet:
-    """The held-out training images of a run: the indices `held`, or those recorded in
+def holdout_images(cfg: RunConfig, run_dir: str | Path) -> ImageSet:
+    """The held-out training images of the run in `run_dir`, by the indices recorded in
     RUN/calibration_split.json (a clear error when the run has none)."""
     train = load_labelled(cfg.train, cfg.image_shape, seed=cfg.seed, role="--train",
                           num_classes=cfg.num_classes)
-    if held is None:
-        held = holdout.load_split(Path(run_dir), len(train))
-    # Indexing reads just these images, from an array or a streamed (lazy) set alike.
-    return ImageSet(x=np.ascontiguousarray(train.x[held]), y=np.asarray(train.y)[held],
-                    name="calibration hold-out")
+    return holdout.held_out_images(train, holdout.load_split(Path(run_dir), len(train)))
 
 
 def applicable_kinds(shape: tuple[int, int, int], kinds=DEFAULT_KINDS) -> list[str]:
@@ -77,11 +72,12 @@ def applicable_kinds(shape: tuple[int, int, int], kinds=DEFAULT_KINDS) -> list[s
             and not (k in ("rgb-shift", "invert") and c != 3)]
 
 
-def validation_data(cfg: RunConfig, held: np.ndarray | None = None, *,
+def validation_data(cfg: RunConfig, images: ImageSet | None = None, *,
                     run_dir: str | Path | None = None, kinds=DEFAULT_KINDS,
                     seed: int | None = None) -> ValidationData:
-    """The hold-out of the run and its OOD validation sets (seeded: `seed`, else the run's)."""
-    images = holdout_images(cfg, held, run_dir)
+    """The hold-out (`images`, else read from the run in `run_dir`) and its OOD validation
+    sets (seeded: `seed`, else the run's)."""
+    images = images if images is not None else holdout_images(cfg, run_dir)
     seed = cfg.seed if seed is None else seed
     n = min(len(images), MAX_PER_SET)
     ood = [make_validation_set(kind, images, n, seed + k, shape=cfg.image_shape,
