@@ -76,14 +76,15 @@ class AccuracyGuard:
 
     @classmethod
     def start(cls, cfg: RunConfig, run_dir: Path, held: ImageSet, model: torch.nn.Module,
-              device: torch.device, start_epoch: int, verbose: bool = True) -> AccuracyGuard | None:
+              device: torch.device, start_epoch: int, saved: dict | None,
+              verbose: bool = True) -> AccuracyGuard | None:
         """None without a budget. A fresh run measures `model` (the starting weights); a run
-        resumed after epoch `start_epoch` > 0 takes the record from its checkpoint."""
+        resumed after epoch `start_epoch` > 0 takes the record `saved` in its checkpoint
+        (restore.py hands it over)."""
         if cfg.max_accuracy_drop is None:
             return None
         data = validation_data(cfg, held)  # held: the hold-out's images (setup.load_data)
         if start_epoch > 0:
-            saved = runs.load_torch(run_dir / runs.CHECKPOINT).get(CHECKPOINT_KEY)
             if saved is None:
                 raise UserInputError(
                     f"{run_dir / runs.CHECKPOINT} holds no accuracy-guard state although the run "

@@ -81,7 +81,7 @@ def train_run(
     if main and not resume:
         write_run_record(run_dir, data, dev, ctx, pretrained)
 
-    start_epoch = restore(run_dir, state) if resume else 0
+    start_epoch, saved_guard = restore(run_dir, state, plan)  # (0, None) for a new run
     if plan and main:
         plan.record()  # --resume --epochs N: the new count, once the checkpoint has loaded
     if resume and main:
@@ -90,7 +90,7 @@ def train_run(
         return run_dir
     # --max-accuracy-drop (guard.py): None without it; measures the starting weights now.
     guard = (AccuracyGuard.start(cfg, run_dir, data.held_out_images, state.model, dev, start_epoch,
-                                 verbose=progress) if main else None)
+                                 saved_guard, verbose=progress) if main else None)
 
     trainer = Trainer.start(cfg, ctx, dev, state, data.train_set)
     for epoch in range(start_epoch, cfg.epochs):

@@ -7,18 +7,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import rng, runs
-from .run_files import RESTART, load_checkpoint, load_into
+from .guard import CHECKPOINT_KEY as GUARD_KEY
+from .resume_plan import ResumePlan
+from .run_files import RESTART, load_into
 from ..errors import UserInputError
 from .setup import TrainingState
 
 
-def restore(run_dir: Path, state: TrainingState) -> int:
-    """Load RUN/checkpoint.pt into `state`; return the number of epochs it had finished
-    (0 when the run was interrupted before its first checkpoint)."""
-    if not (run_dir / runs.CHECKPOINT).exists():
-        return 0
+def restore(run_dir: Path, state: TrainingState,
+            plan: ResumePlan | None) -> tuple[int, dict | None]:
+    """Load the checkpoint the resume plan read (RUN/checkpoint.pt) into `state`; return the
+    number of epochs it had finished and the accuracy guard's saved state (guard.py), or
+    (0, None) for a new run or one interrupted before its first checkpoint."""
+    ckpt = plan.take_checkpoint() if plan else None
+    if ckpt is None:
+        return 0, None
     path = run_dir / runs.CHECKPOINT
-    ckpt = load_checkpoint(run_dir)  # a dict with the entries below, or a UserInputError
     # Entries that do not fit the run (wrong keys or shapes, another model, a damaged random
     # state) name the file instead of raising torch's error.
     load_into(state.model, ckpt["model"], path, RESTART, "model weights")
@@ -31,7 +35,7 @@ def restore(run_dir: Path, state: TrainingState) -> int:
             raise UserInputError(f"{path} lacks the outlier stream's state ('outliers'); "
                                  f"{RESTART}")
         load_into(state.outliers, ckpt["outliers"], path, RESTART, "outlier-stream state")
-    return int(ckpt["epoch"])
+    return int(ckpt["epoch"]), ckpt.get(GUARD_KEY)
 
 
 class _Generators:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import runs
@@ -74,6 +74,8 @@ class ResumePlan:
     cfg: RunConfig
     recorded_epochs: int
     done: int  # epochs the checkpoint has finished (0 without one)
+    # checkpoint.pt as `open` read and checked it (None without one), until `take_checkpoint`
+    checkpoint: dict | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, run_dir: Path, epochs: int | None = None,
@@ -83,9 +85,10 @@ class ResumePlan:
         cfg = load_config(run_dir)
         load_log(run_dir)  # checked now: the resume rewrites it (runs.truncate_log)
         _check_data(run_dir, cfg, allow_changed_data)
-        done = (load_checkpoint(run_dir)["epoch"] if (run_dir / runs.CHECKPOINT).exists()
-                else 0)
-        plan = cls(run_dir, cfg, cfg.epochs, done)
+        checkpoint = (load_checkpoint(run_dir) if (run_dir / runs.CHECKPOINT).exists()
+                      else None)
+        done = checkpoint["epoch"] if checkpoint else 0
+        plan = cls(run_dir, cfg, cfg.epochs, done, checkpoint)
         if epochs is not None and epochs != cfg.epochs:
             if epochs < max(done, 1):
                 raise UserInputError(
@@ -94,6 +97,12 @@ class ResumePlan:
                     "--epochs to finish as recorded)")
             plan.cfg = replace(cfg, epochs=epochs)
         return plan
+
+    def take_checkpoint(self) -> dict | None:
+        """The checkpoint `open` read, handed over once (restore.py): read a single time, and
+        not kept alive by the plan while the run trains."""
+        checkpoint, self.checkpoint = self.checkpoint, None
+        return checkpoint
 
     @property
     def changes_epochs(self) -> bool:
