@@ -99,6 +99,20 @@ def test_text_bad_input_is_one_clear_message(tmp_path, tiny, capsys):
     assert "unknown text set" in capsys.readouterr().err
 
 
+def test_text_resume_keeps_its_settings_and_has_no_data_check(tmp_path, tiny, capsys):
+    out = tmp_path / "run"
+    assert main(_train_args(tiny, out, "--allow-changed-data")) == 2
+    assert "applies to --resume only" in capsys.readouterr().err and not out.exists()
+    assert main(_train_args(tiny, out)) == 0
+    for flag in (["--allow-changed-data"], ["--lr", "0.5"]):
+        before = (out / "config.json").read_bytes()
+        assert main(["train", "--resume", "--out", str(out), "--quiet", *flag]) == 2
+        err = capsys.readouterr().err
+        assert ("record no fingerprint" if flag[0] == "--allow-changed-data"
+                else "--lr: --resume continues the run") in err
+        assert (out / "config.json").read_bytes() == before
+
+
 def test_interrupted_text_run_resumes_to_the_same_weights(tmp_path, tiny, monkeypatch):
     def cfg():
         return text_config_from_preset(

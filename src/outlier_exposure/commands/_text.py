@@ -75,6 +75,9 @@ def _train(cfg, out: str, args) -> Path:
     from ..text.lm import train_lm_run
     from ..text.train import train_text_run
 
+    if args.allow_changed_data:
+        raise UserInputError("--allow-changed-data: text runs record no fingerprint of their "
+                             "data to compare on --resume; drop it")
     run = train_lm_run if cfg.task == "lm" else train_text_run
     return run(cfg, out, resume=args.resume, device=args.device, progress=not args.quiet)
 

@@ -26,13 +26,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # Image and text runs alike: --resume keeps the recorded settings.
+    refuse_with_resume(args, also=("--preset",) if args.preset != "quickstart" else ())
     if text_cli.is_text_train(args):  # --task text|lm, a text spec or a text preset
         return text_cli.run_train(args)
     from ..training.holdout import resolve_rule
     from ..training.config import config_from_preset, load_config
     from ..training.loop import train_run
 
-    refuse_with_resume(args, also=("--preset",) if args.preset != "quickstart" else ())
     if args.resume:
         cfg = load_config(Path(args.out))
     else:

@@ -69,6 +69,8 @@ def run(args) -> int:
     from ..training.config import load_config, tune_config
     from ..training.loop import train_run
 
+    # Image and text runs alike: --resume keeps the recorded settings.
+    refuse_with_resume(args, also=("--preset", *(flag for flag, _ in TUNE_FLAGS)))
     if text_cli.is_text_tune(args):  # the baseline (or --resume run) is a text run
         if args.loss not in (None, "oe"):
             raise UserInputError(f"--loss {args.loss}: text runs fine-tune with the OE loss only")
@@ -78,7 +80,6 @@ def run(args) -> int:
     energy_flags = flags_set(args, ENERGY_FLAGS)
     if energy_flags and args.loss != "energy":
         raise UserInputError(f"{', '.join(energy_flags)} set the energy loss: add --loss energy")
-    refuse_with_resume(args, also=("--preset", *(flag for flag, _ in TUNE_FLAGS)))
     if args.resume:
         cfg = load_config(Path(args.out))
     elif not args.baseline:
