@@ -104,13 +104,14 @@ def test_text_resume_keeps_its_settings_and_has_no_data_check(tmp_path, tiny, ca
     assert main(_train_args(tiny, out, "--allow-changed-data")) == 2
     assert "applies to --resume only" in capsys.readouterr().err and not out.exists()
     assert main(_train_args(tiny, out)) == 0
-    for flag in (["--allow-changed-data"], ["--lr", "0.5"]):
+    for flag, message in ((["--allow-changed-data"], "record no fingerprint"),
+                          (["--lr", "0.5"], "--lr: --resume continues the run"),
+                          (["--epochs", "5"], "resumes with its recorded 2 epochs")):
         before = (out / "config.json").read_bytes()
         assert main(["train", "--resume", "--out", str(out), "--quiet", *flag]) == 2
-        err = capsys.readouterr().err
-        assert ("record no fingerprint" if flag[0] == "--allow-changed-data"
-                else "--lr: --resume continues the run") in err
+        assert message in capsys.readouterr().err
         assert (out / "config.json").read_bytes() == before
+    assert main(["train", "--resume", "--out", str(out), "--quiet", "--epochs", "2"]) == 0
 
 
 def test_interrupted_text_run_resumes_to_the_same_weights(tmp_path, tiny, monkeypatch):

@@ -78,6 +78,10 @@ def _train(cfg, out: str, args) -> Path:
     if args.allow_changed_data:
         raise UserInputError("--allow-changed-data: text runs record no fingerprint of their "
                              "data to compare on --resume; drop it")
+    if args.resume and args.epochs is not None and args.epochs != cfg.epochs:
+        raise UserInputError(f"--epochs {args.epochs}: a text run resumes with its recorded "
+                             f"{cfg.epochs} epochs (changing the length is for image runs); "
+                             "drop --epochs")
     run = train_lm_run if cfg.task == "lm" else train_text_run
     return run(cfg, out, resume=args.resume, device=args.device, progress=not args.quiet)
 
